@@ -1,0 +1,608 @@
+"""Evaluate test-time scaling: accuracy against thinking tokens under budget forcing (s1 paper, §3.2, §4).
+
+s1 ("Simple test-time scaling", arXiv 2501.19393) evaluates a model at several thinking budgets and
+plots accuracy against the average number of thinking tokens (its Figure 1). Over the sweep's points
+(a = average thinking tokens, f(a) = accuracy) it defines three metrics (§3.2):
+
+- Control:     the share of points whose a lies inside the budget [a_min, a_max] that was asked for;
+- Scaling:     the average slope (f(b) - f(a)) / (b - a) over all pairs of points with b > a;
+- Performance: the best accuracy, max f(a).
+
+The paper grades with an LLM judge; this file grades locally: take the answer section of the
+response (never the thinking), extract the last \\boxed{} or "Answer:" line, compare with HF's
+math-verify, and patch what math-verify misses (multiple-choice letters, \\text{} answers,
+thousands separators, AIME's leading zeros, markdown emphasis).
+
+    python evaluate.py --dataset math500 --max-think 512 1024 2048 --limit 100 --out runs/eval
+    python evaluate.py --dataset data.jsonl --question-field prompt --answer-field target --num-wait 0 1 2
+    accelerate launch --num_processes 8 evaluate.py --dataset aime24 --max-think 4096 8192 16384
+
+Outputs in --out: samples.jsonl (one line per generation, appended as it arrives, so a rerun of the
+same command skips finished work), summary.json, scaling.png, and a table on stdout.
+"""
+import argparse
+import itertools
+import json
+import os
+import random
+import re
+import sys
+import threading
+
+from tqdm import tqdm
+
+import budget_force
+
+# -----------------------------------------------------------------------------
+# 1. extracting the answer from a response
+
+# Where thinking ends: s1 writes `<|im_start|>answer`, R1-style models `</think>`. Where it starts:
+# the prompt usually ends with the opener, but a response may carry it too.
+THINK_CLOSERS = ("<|im_start|>answer", "</think>")
+THINK_OPENERS = ("<|im_start|>think", "<think>")
+END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<｜end▁of▁sentence｜>")
+# "Final Answer:" anywhere; a bare "Answer:" only at the start of a line ("check our answer: ..." is not one).
+ANSWER_LINE = re.compile(r"(?:\bfinal\s+answer|^[ \t#>*_]*answer)\s*\**\s*[:：]", re.IGNORECASE | re.MULTILINE)
+
+
+def answer_section(response):
+    """The text after the end of thinking; the whole text if the response never thinks; None when
+    thinking was opened but never closed (everything in it is thinking, not an answer)."""
+    found = [(response.find(c), c) for c in THINK_CLOSERS if c in response]
+    if found:
+        start, closer = min(found)
+        text = response[start + len(closer):]
+    elif any(o in response for o in THINK_OPENERS):
+        return None
+    else:
+        text = response
+    for marker in END_OF_TURN:  # anything after the end of the turn is not part of the answer
+        text = text.split(marker)[0]
+    return text
+
+
+def last_boxed(text):
+    """(start, content) of the last complete \\boxed{...} (or \\fbox{...}) in text, or None."""
+    for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*(\{)?", text))):
+        if not m.group(1):  # `\boxed 5`
+            bare = re.match(r"\s*([^\s$]+)", text[m.end():])
+            if bare:
+                return m.start(), bare.group(1)
+            continue
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        if depth == 0:  # a box cut off mid-answer (depth > 0) is not an answer; try an earlier one
+            return m.start(), text[m.end():i - 1]
+    return None
+
+
+def last_answer_line(text):
+    """(start, rest of the line) after the last "Answer:" / "Final Answer:", or None. When the
+    line is empty after the colon ("Final Answer:\\n42"), the next non-empty line is the answer;
+    when nothing follows at all, the answer is "" (a forced "Final Answer:" the model left empty)."""
+    matches = list(ANSWER_LINE.finditer(text))
+    if not matches:
+        return None
+    m = matches[-1]
+    rest = [line.strip() for line in text[m.end():].split("\n") if line.strip("*$ ")]
+    return m.start(), rest[0] if rest else ""
+
+
+def clean_answer(answer):
+    """Strip what wraps an answer but is not part of it: markdown emphasis, $ and \\[ \\] math
+    delimiters, "The final answer is", "I hope it is correct.", a final period."""
+    s = answer.strip()
+    s = s.replace("**", "").replace("__", "")  # math-verify reads `**73**` as `73**` (math-verify#76)
+    s = re.sub(r"\s*I hope it is correct\.?\s*$", "", s, flags=re.IGNORECASE)
+    s = re.sub(r"^(?:so,?\s*|therefore,?\s*|thus,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is\s*:?\s*",
+               "", s, flags=re.IGNORECASE)
+    for _ in range(3):  # peel nested wrappers like `$\boxed{5}$.`
+        s = s.strip().rstrip(".").strip()
+        for left, right in (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)")):
+            if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
+                s = s[len(left):len(s) - len(right)]
+        boxed = last_boxed(s)
+        if boxed and boxed[0] == 0 and s.rstrip().endswith("}"):
+            s = boxed[1]
+    return s.strip()
+
+
+def extract_answer(response):
+    """The final answer written in the answer section of a response, as a string, or None.
+
+    The last \\boxed{} or the last "Answer:" line, whichever comes later; else the section's last
+    non-empty line. An answer that appears only in the thinking does not count.
+    """
+    section = answer_section(response)
+    if section is None:
+        return None
+    found = [x for x in (last_boxed(section), last_answer_line(section)) if x is not None]
+    if found:
+        answer = max(found, key=lambda x: x[0])[1]
+    else:
+        lines = [line for line in section.split("\n") if line.strip("*$ ")]
+        if not lines:
+            return None
+        answer = lines[-1]
+    answer = clean_answer(answer)
+    return answer or None
+
+
+# -----------------------------------------------------------------------------
+# 2. is the extracted answer right?
+
+def normalize(answer):
+    """A canonical string for exact comparison (math-verify does the symbolic part)."""
+    s = clean_answer(answer)
+    s = re.sub(r"\\(?:text|textbf|mathrm|mathbf|textrm|mbox)\s*\{([^{}]*)\}", r"\1", s)
+    s = s.replace("{,}", ",")  # LaTeX's thousands separator: 1{,}000
+    s = re.sub(r"\\[!,;: ]", "", s)  # LaTeX spacing: 10,\!080
+    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
+    s = s.replace("\\$", "").replace("^\\circ", "").replace("^{\\circ}", "")
+    s = re.sub(r"\s+", " ", s).strip().rstrip(".")
+    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):  # 1,000,000 (a number, not a list of three)
+        s = s.replace(",", "")
+    if re.fullmatch(r"0+\d+", s):  # AIME answers are written 000-999: 073 is 73
+        s = s.lstrip("0") or "0"
+    return s
+
+
+def choice_letter(answer):
+    """The multiple-choice letter an answer names ("B", "(B)", "B)", "B. 42 kJ", "answer is B"), or None."""
+    s = normalize(answer)
+    m = (re.match(r"^(?:\(([A-J])\)|([A-J])(?:[.:)]|$))", s)
+         or re.search(r"\(([A-J])\)", s)
+         or re.search(r"\b(?:answer|option|choice)\s*(?:is)?\s*:?\s*\(?([A-J])\b", s, re.IGNORECASE))
+    return next(g for g in m.groups() if g).upper() if m else None
+
+
+def math_verify_equal(gold, prediction):
+    """math-verify's symbolic comparison of two answer strings. Gold goes first: verify() is not
+    symmetric (math-verify#25). Its timeout uses signal.alarm, which only works in the main
+    thread (math-verify#50), so elsewhere we turn it off."""
+    from math_verify import parse, verify
+
+    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    try:
+        parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=timeout)
+        parsed_pred = parse(f"\\boxed{{{prediction}}}", parsing_timeout=timeout) or parse(prediction, parsing_timeout=timeout)
+        return bool(parsed_gold and parsed_pred and verify(parsed_gold, parsed_pred, timeout_seconds=timeout))
+    except Exception:  # a parser crash on odd input means "not shown equal"
+        return False
+
+
+def answers_match(prediction, gold):
+    """Is the extracted answer `prediction` equal to the reference answer `gold`?"""
+    if prediction is None:
+        return False
+    pred, ref = normalize(prediction), normalize(str(gold))
+    if pred.replace(" ", "").lower() == ref.replace(" ", "").lower():
+        return True
+    if re.fullmatch(r"\(?[A-J]\)?", ref):  # a multiple-choice letter: math-verify has none (math-verify#16)
+        return choice_letter(prediction) == ref.strip("()")
+    if re.fullmatch(r"[A-Za-z][A-Za-z ]+", ref):  # a word ("east"): math-verify would read e*a*s*t = t*e*a*s
+        return False
+    return math_verify_equal(ref, pred)
+
+
+def is_correct(response, gold):
+    """Does the answer section of `response` give the reference answer `gold`?"""
+    return answers_match(extract_answer(response), gold)
+
+
+def majority_vote(answers):
+    """The most common answer among samples, equivalent answers counted together (ties: first seen)."""
+    groups = []  # [representative, count]
+    for answer in answers:
+        if answer is None:
+            continue
+        for group in groups:
+            if answers_match(answer, group[0]):
+                group[1] += 1
+                break
+        else:
+            groups.append([answer, 1])
+    return max(groups, key=lambda g: g[1])[0] if groups else None
+
+
+# -----------------------------------------------------------------------------
+# 3. datasets: by name from the hub, or a local file
+
+# name -> (hub id, config, split). The s1 paper evaluates on AIME24, MATH500 and GPQA Diamond.
+HUB_DATASETS = {
+    "aime24": ("HuggingFaceH4/aime_2024", None, "train"),
+    "aime25": ("yentinglin/aime_2025", None, "train"),
+    "math500": ("HuggingFaceH4/MATH-500", None, "test"),
+    "gpqa": ("Idavidrein/gpqa", "gpqa_diamond", "train"),  # gated: accept its terms on the hub first
+}
+QUESTION_FIELDS = ("problem", "question")  # defaults, first one present wins
+ANSWER_FIELDS = ("answer",)
+
+
+def read_records(path):
+    """A local .jsonl / .json / .parquet file -> list of dicts."""
+    if path.endswith(".jsonl"):
+        with open(path) as f:
+            try:
+                return [json.loads(line) for line in f if line.strip()]
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} is not valid JSONL: {e}") from None
+    if path.endswith(".json"):
+        with open(path) as f:
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} is not valid JSON: {e}") from None
+        if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
+            data = next(iter(data.values()))  # {"data": [...]}
+        if not isinstance(data, list):
+            raise ValueError(f"{path} must hold a list of records")
+        return data
+    if path.endswith(".parquet"):
+        import pyarrow.parquet
+
+        try:
+            return pyarrow.parquet.read_table(path).to_pylist()
+        except Exception as e:  # pyarrow raises its own error types for broken files
+            raise ValueError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+    raise ValueError(f"unsupported file type: {path} (use .jsonl, .json or .parquet)")
+
+
+def load_hub(name):
+    import datasets
+
+    hub_id, config, split = HUB_DATASETS[name]
+    try:
+        return list(datasets.load_dataset(hub_id, config, split=split))
+    except Exception as e:  # offline, gated, renamed: one line, not a traceback
+        raise ValueError(f"cannot load {hub_id} from the hub: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def gold_string(value):
+    """Reference answers arrive as str, int or float (amc23 has 27.0): 27.0 -> "27"."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def to_questions(records, question_field=None, answer_field=None, source="dataset"):
+    """Records -> [{"id", "question", "gold"}]. The id is the record's own (unique_id or id) when
+    it has a unique one, else its position; resuming matches finished work by id."""
+    if not records:
+        raise ValueError(f"{source} is empty")
+    if not all(isinstance(r, dict) for r in records):
+        raise ValueError(f"{source}: every record must be a JSON object")
+    keys = set(records[0])
+    qf = question_field or next((f for f in QUESTION_FIELDS if f in keys), None)
+    af = answer_field or next((f for f in ANSWER_FIELDS if f in keys), None)
+    for field, flag in ((qf, "--question-field"), (af, "--answer-field")):
+        missing = next((i for i, r in enumerate(records) if field is None or r.get(field) in (None, "")), None)
+        if missing is not None:
+            raise ValueError(f"{source}: record {missing} has no {field or 'question/answer'!r} field "
+                             f"(fields: {', '.join(sorted(records[missing]))}); set {flag}")
+    id_field = next((f for f in ("unique_id", "id") if f in keys), None)
+    ids = [str(r.get(id_field)) for r in records] if id_field else []
+    if len(set(ids)) != len(records):
+        ids = [str(i) for i in range(len(records))]
+    return [{"id": i, "question": str(r[qf]), "gold": gold_string(r[af])} for i, r in zip(ids, records)]
+
+
+def gpqa_questions(records, seed=0):
+    """GPQA rows -> multiple-choice questions with the options shuffled by a seeded generator
+    (the correct answer is always listed first in the source) and the correct letter as gold."""
+    rng = random.Random(seed)
+    questions = []
+    for i, r in enumerate(records):
+        options = [r["Correct Answer"], r["Incorrect Answer 1"], r["Incorrect Answer 2"], r["Incorrect Answer 3"]]
+        order = list(range(4))
+        rng.shuffle(order)
+        lines = [f"{'ABCD'[k]}) {str(options[j]).strip()}" for k, j in enumerate(order)]
+        questions.append({"id": str(r.get("Record ID") or i),
+                          "question": str(r["Question"]).strip() + "\n\n" + "\n".join(lines),
+                          "gold": "ABCD"[order.index(0)]})
+    return questions
+
+
+def load_questions(dataset, question_field=None, answer_field=None, seed=0):
+    """A dataset name (see HUB_DATASETS) or a local file -> [{"id", "question", "gold"}]."""
+    if dataset in HUB_DATASETS:
+        records = load_hub(dataset)
+        if dataset == "gpqa":
+            return gpqa_questions(records, seed)
+        return to_questions(records, question_field, answer_field, source=dataset)
+    if not os.path.isfile(dataset):
+        raise ValueError(f"unknown dataset {dataset!r}: use one of {', '.join(HUB_DATASETS)} "
+                         "or a .jsonl/.json/.parquet file")
+    return to_questions(read_records(dataset), question_field, answer_field, source=dataset)
+
+
+# -----------------------------------------------------------------------------
+# 4. the paper's metrics (§3.2)
+
+def scaling_metrics(points, a_min, a_max):
+    """Control, Scaling and Performance over sweep points [(a, f(a)), ...] (a = average thinking
+    tokens, f(a) = accuracy), exactly as s1 §3.2 defines them. Scaling is None for fewer than two
+    distinct a (a slope needs two points)."""
+    if not points:
+        raise ValueError("no sweep points")
+    control = sum(a_min <= a <= a_max for a, _ in points) / len(points)
+    slopes = [(fb - fa) / (b - a) for (a, fa), (b, fb) in itertools.permutations(points, 2) if b > a]
+    scaling = sum(slopes) / len(slopes) if slopes else None
+    return {"control": control, "scaling": scaling, "performance": max(f for _, f in points)}
+
+
+# -----------------------------------------------------------------------------
+# 5. samples.jsonl: append-only, so an interrupted run resumes where it stopped
+
+def sample_key(row):
+    """What identifies one generation: question, setting, sample index."""
+    return (str(row["id"]), row["max_think"], row["num_wait"], row["min_think"], row.get("sample", 0))
+
+
+def read_samples(path):
+    """Every complete line of samples.jsonl. A kill can leave a torn last line: it is skipped
+    (and cut off by drop_torn_tail before anything new is appended)."""
+    if not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, "rb") as f:
+        for line in f:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def drop_torn_tail(path):
+    """Cut a partial last line, so the next append starts on a line of its own."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def append_line(fd, row):
+    """One os.write of one whole line on an O_APPEND descriptor: no Python buffer to lose on a
+    kill, and processes of a data-parallel run appending to the same file never interleave lines."""
+    os.write(fd, (json.dumps(row) + "\n").encode())
+
+
+def check_run_config(out, config):
+    """A rerun must generate the same way as the run it resumes: refuse to mix two runs' samples."""
+    path = os.path.join(out, "run.json")
+    if os.path.exists(path) and read_samples(os.path.join(out, "samples.jsonl")):
+        with open(path) as f:
+            old = json.load(f)
+        changed = [k for k in config if old.get(k) != config[k]]
+        if changed:
+            raise ValueError(f"{out} holds samples of a run with another {', '.join(changed)}; use another --out")
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2)
+
+
+# -----------------------------------------------------------------------------
+# 6. the sweep: generate every (setting, sample, question) through budget forcing
+
+def setting_name(s):
+    return f"max_think={s['max_think']} num_wait={s['num_wait']} min_think={s['min_think']}"
+
+
+def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
+              fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True):
+    """Generate what is not `done` yet, appending one line per generation to out_path as it arrives.
+
+    Returns the new rows. Batches never mix settings or samples: budget_force takes one budget per
+    call. Sample k uses seed + k, so K samples of one question differ.
+    """
+    done = set(done)
+    todo = [(s, k, q) for s in settings for k in range(samples) for q in questions
+            if sample_key({**q, **s, "sample": k}) not in done]
+    new_rows = []
+    fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        bar = tqdm(total=len(todo), desc="generating", unit="gen", disable=not progress)
+        for (_, k), group in itertools.groupby(todo, key=lambda t: (settings.index(t[0]), t[1])):
+            group = list(group)
+            s = group[0][0]
+            for i in range(0, len(group), batch_size):
+                batch = [q for _, _, q in group[i:i + batch_size]]
+                results = budget_force.budget_force(
+                    model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
+                    min_think=s["min_think"], num_wait=s["num_wait"], wait_str=wait_str, max_answer=max_answer,
+                    temperature=temperature, fmt=fmt, seed=seed + k)
+                for q, r in zip(batch, results):
+                    extracted = extract_answer(r["text"])
+                    row = {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": r["text"],
+                           "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
+                           "thinking_tokens": r["thinking_tokens"], "answer_tokens": r["answer_tokens"],
+                           "waits": r["waits"], "forced_stop": r["forced_stop"], **s, "sample": k}
+                    append_line(fd, row)
+                    new_rows.append(row)
+                bar.update(len(batch))
+        bar.close()
+    finally:
+        os.close(fd)
+    return new_rows
+
+
+# -----------------------------------------------------------------------------
+# 7. summary, plot, table
+
+def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None):
+    """One summary row per setting plus the paper's metrics over the settings.
+
+    accuracy: share of questions answered correctly (with samples > 1: by majority vote over the
+    samples, the paper's parallel-scaling baseline). control: share of generations whose thinking
+    stayed within [min_think, max_think]. a_min / a_max default to the smallest min_think and the
+    largest max_think of the sweep.
+    """
+    by_key = {sample_key(r): r for r in rows}
+    table = []
+    for s in settings:
+        gens, correct = [], 0
+        for q in questions:
+            mine = [by_key.get(sample_key({**q, **s, "sample": k})) for k in range(samples)]
+            if any(m is None for m in mine):
+                raise ValueError(f"missing generations for question {q['id']} at {setting_name(s)}")
+            gens += mine
+            if samples == 1:
+                correct += mine[0]["correct"]
+            else:
+                correct += answers_match(majority_vote([m["extracted"] for m in mine]), q["gold"])
+        row = {"setting": setting_name(s), **s, "n": len(questions),
+               "accuracy": correct / len(questions),
+               "avg_thinking_tokens": sum(g["thinking_tokens"] for g in gens) / len(gens),
+               "control": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"] for g in gens) / len(gens)}
+        if samples > 1:
+            row["sample_accuracy"] = sum(g["correct"] for g in gens) / len(gens)
+        table.append(row)
+    a_min = min(s["min_think"] for s in settings) if a_min is None else a_min
+    a_max = max(s["max_think"] for s in settings) if a_max is None else a_max
+    metrics = scaling_metrics([(r["avg_thinking_tokens"], r["accuracy"]) for r in table], a_min, a_max)
+    return {"rows": table, "metrics": {**metrics, "a_min": a_min, "a_max": a_max}}
+
+
+def plot_scaling(summary, path, title=""):
+    """Accuracy against average thinking tokens, one point per setting (the paper's Figure 1)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    rows = sorted(summary["rows"], key=lambda r: r["avg_thinking_tokens"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([r["avg_thinking_tokens"] for r in rows], [100 * r["accuracy"] for r in rows], "o-")
+    for r in rows:
+        label = f"{r['max_think']}" + (f" +{r['num_wait']}w" if r["num_wait"] else "")
+        ax.annotate(label, (r["avg_thinking_tokens"], 100 * r["accuracy"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("average thinking tokens")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title or "budget forcing")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def format_table(summary):
+    lines = [f"{'setting':<40} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
+    for r in summary["rows"]:
+        lines.append(f"{r['setting']:<40} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
+                     f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%")
+    m = summary["metrics"]
+    scaling = "n/a (one point)" if m["scaling"] is None else f"{m['scaling']:.3g} accuracy/token"
+    lines.append(f"Control {100 * m['control']:.1f}% (a in [{m['a_min']}, {m['a_max']}])  "
+                 f"Scaling {scaling}  Performance {100 * m['performance']:.1f}%")
+    return "\n".join(lines)
+
+
+# -----------------------------------------------------------------------------
+# 8. command line
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataset", required=True,
+                        help=f"{', '.join(HUB_DATASETS)}, or a .jsonl/.json/.parquet file")
+    parser.add_argument("--question-field", default=None, help="question column of a local file (default: problem or question)")
+    parser.add_argument("--answer-field", default=None, help="reference-answer column of a local file (default: answer)")
+    parser.add_argument("--model", default=None, help="hub id, local folder or .gguf file (default: embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--out", default="runs/eval", help="output folder; rerunning the same command resumes")
+    parser.add_argument("--max-think", type=int, nargs="+", default=[1024], help="thinking caps to sweep")
+    parser.add_argument("--num-wait", type=int, nargs="+", default=[0], help="numbers of forced Waits to sweep")
+    parser.add_argument("--min-think", type=int, nargs="+", default=[0], help="minimum thinking tokens to sweep")
+    parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
+    parser.add_argument("--wait-str", default="Wait", help="what budget forcing appends to extend thinking")
+    parser.add_argument("--format", default="s1", choices=sorted(budget_force.FORMATS), help="delimiter preset")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
+    parser.add_argument("--batch-size", type=int, default=8, help="questions per budget_force call")
+    parser.add_argument("--samples", type=int, default=1, help="samples per question, majority-voted (needs --temperature > 0)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed and GPQA option order")
+    parser.add_argument("--a-min", type=float, default=None, help="Control's lower bound (default: smallest --min-think)")
+    parser.add_argument("--a-max", type=float, default=None, help="Control's upper bound (default: largest --max-think)")
+    return parser.parse_args(argv)
+
+
+def check_args(args):
+    """Reject bad numbers before anything slow happens."""
+    if min(args.max_think) <= 0:
+        raise ValueError("--max-think values must be positive")
+    if min(args.num_wait) < 0 or min(args.min_think) < 0:
+        raise ValueError("--num-wait and --min-think values must be non-negative")
+    if max(args.min_think) > min(args.max_think):
+        raise ValueError(f"--min-think {max(args.min_think)} is larger than --max-think {min(args.max_think)}")
+    for name in ("max_answer", "batch_size", "samples"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive")
+    if args.limit is not None and args.limit <= 0:
+        raise ValueError("--limit must be positive")
+    if args.temperature < 0:
+        raise ValueError("--temperature must be >= 0")
+    if args.samples > 1 and args.temperature == 0:
+        raise ValueError("--samples > 1 needs --temperature > 0 (greedy samples are all the same)")
+
+
+def evaluate(args):
+    """The whole run; returns the summary (on the main process; None on the others)."""
+    from accelerate import PartialState
+
+    check_args(args)
+    questions = load_questions(args.dataset, args.question_field, args.answer_field, args.seed)[:args.limit]
+    settings = [{"max_think": m, "num_wait": w, "min_think": n}
+                for m, w, n in itertools.product(args.max_think, args.num_wait, args.min_think)]
+    state = PartialState()  # one process, or one per device under `accelerate launch`
+    out_path = os.path.join(args.out, "samples.jsonl")
+    if state.is_main_process:
+        os.makedirs(args.out, exist_ok=True)
+        check_run_config(args.out, {k: getattr(args, k) for k in (
+            "dataset", "question_field", "answer_field", "model", "format", "temperature", "max_answer",
+            "wait_str", "seed")})
+        drop_torn_tail(out_path)
+    state.wait_for_everyone()
+
+    # Every process takes its share of the questions and skips what an earlier run finished.
+    done = {sample_key(r) for r in read_samples(out_path)}
+    with state.split_between_processes(questions) as mine:
+        todo = [q for q in mine if any(sample_key({**q, **s, "sample": k}) not in done
+                                       for s in settings for k in range(args.samples))]
+    if todo:  # a finished run reruns without loading the model
+        model, tokenizer = budget_force.load_model(args.model)
+        model.to(state.device)
+        run_sweep(model, tokenizer, todo, settings, out_path, samples=args.samples, batch_size=args.batch_size,
+                  temperature=args.temperature, fmt=args.format, max_answer=args.max_answer,
+                  wait_str=args.wait_str, seed=args.seed, done=done, progress=state.is_local_main_process)
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
+
+    # Gather: every process appended to the same file, so the main process reads it back whole.
+    summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max)
+    summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
+                         "samples": args.samples, "temperature": args.temperature, "format": args.format}
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    plot_scaling(summary, os.path.join(args.out, "scaling.png"), title=os.path.basename(args.dataset))
+    print(format_table(summary))
+    return summary
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        evaluate(args)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Tests for evaluate.py: answer extraction and matching, datasets, the paper's metrics, the sweep
+(batched == unbatched, resume after kill -9, data-parallel) and the CLI's handling of bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import evaluate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+S1 = "Let me compute 6*7 = 42.\n<|im_start|>answer\n"  # what budget_force's s1 text looks like
+R1 = "Let me compute 6*7 = 42.\n</think>\n\n"
+
+
+# -----------------------------------------------------------------------------
+# extraction
+
+@pytest.mark.parametrize("response, expected", [
+    # s1 format: natural stop, forced stop ("Final Answer:" appended), boxed, end-of-turn
+    (S1 + "Answer: 42<|im_end|>", "42"),
+    (S1 + "Final Answer: The final answer is $\\boxed{42}$. I hope it is correct.<|im_end|>", "42"),
+    ("Hmm\n<|im_start|>answer\nFinal Answer: 42<|im_end|>", "42"),
+    (S1 + "So $x = \\boxed{\\frac{1}{2}}$.<|im_end|>", "\\frac{1}{2}"),
+    (S1 + "**Final Answer**: **73**<|im_end|>", "73"),
+    (S1 + "Final Answer:\n\n$$\\dfrac{3}{4}$$", "\\dfrac{3}{4}"),
+    # R1 format
+    (R1 + "**Final Answer**\n\\[\n\\boxed{(3, \\frac{\\pi}{2})}\n\\]", "(3, \\frac{\\pi}{2})"),
+    (R1 + "The answer is 42.", "42"),
+    # plain responses (no thinking at all): the whole text is the answer section
+    ("We get \\boxed{5}. Checking: 5 works.", "5"),
+    ("Adding up gives 12.\n\nThe answer is 12.", "12"),
+    ("Answer: (B)", "(B)"),
+    # nested braces, \fbox, the last box wins, an "Answer:" line after the box wins
+    (S1 + "\\boxed{1} no wait \\boxed{\\left\\{ \\frac{1}{2} \\right\\}}", "\\left\\{ \\frac{1}{2} \\right\\}"),
+    (S1 + "\\fbox{7}", "7"),
+    (S1 + "I think \\boxed{3}.\nFinal Answer: 5", "5"),
+    (S1 + "Answer:\n\\boxed{10}", "10"),
+])
+def test_extract_answer_formats(response, expected):
+    assert evaluate.extract_answer(response) == expected
+
+
+@pytest.mark.parametrize("response", [
+    "Wait, the answer is \\boxed{42}.\n<|im_start|>answer\nFinal Answer:<|im_end|>",  # boxed only in the thinking
+    "Answer: 42 so far\n</think>\n\n",  # R1: an "Answer:" line in the thinking, nothing after it
+    "<|im_start|>think\nthe answer is \\boxed{42}",  # thinking never closed: no answer section
+    "<think>\nAnswer: 42",
+    S1 + "",  # nothing after the delimiter
+    S1 + "<|im_end|>Answer: 42",  # text after end of turn is not the answer
+])
+def test_answer_only_in_thinking_does_not_count(response):
+    assert evaluate.extract_answer(response) is None
+    assert not evaluate.is_correct(response, "42")
+
+
+def test_traps_in_the_answer_section():
+    # A cut-off box is no answer; an earlier complete one is.
+    assert evaluate.extract_answer(S1 + "\\boxed{4} or maybe \\boxed{\\frac{1}{") == "4"
+    # "check our answer: ..." is not an answer line.
+    assert evaluate.extract_answer(S1 + "\\boxed{44}\nWe may check our answer: 17*44 = 748.") == "44"
+    # The delimiter closes thinking once: a second one in the answer belongs to the answer.
+    assert evaluate.is_correct(S1 + "Final Answer: 3\n<|im_start|>answer\nActually \\boxed{7}", "7")
+
+
+# -----------------------------------------------------------------------------
+# matching
+
+@pytest.mark.parametrize("prediction, gold, expected", [
+    ("42", "42", True),
+    ("043", "43", True),            # AIME writes 000-999
+    ("073", "73", True),
+    ("1{,}000", "1000", True),       # LaTeX thousands separator
+    ("10080", "10,\\!080", True),
+    ("32,348", "\\$32,\\!348", True),
+    ("0.5", "\\frac{1}{2}", True),
+    ("\\dfrac12", "\\frac{1}{2}", True),
+    ("\\frac{\\sqrt{3}}{3}", "\\frac{1}{\\sqrt{3}}", True),
+    ("(3, \\frac{\\pi}{2})", "\\left( 3, \\frac{\\pi}{2} \\right)", True),
+    ("[-2, 7]", "x \\in [-2,7]", True),
+    ("\\text{Evelyn}", "\\text{Evelyn}", True),
+    ("Evelyn", "\\text{Evelyn}", True),
+    ("EAST", "\\text{east}", True),
+    ("teas", "\\text{east}", False),  # math-verify alone reads both as products of symbols: e*a*s*t
+    ("west", "\\text{east}", False),
+    ("5.4", "5.4 \\text{ cents}", True),
+    ("41", "42", False),
+    ("-42", "42", False),
+    ("1,000", "1", False),
+    ("(1, 2)", "(2, 1)", False),
+    ("\\frac{1}{3}", "0.33", False),
+    (None, "42", False),
+    # multiple choice (math-verify has no letters)
+    ("B", "B", True),
+    ("(B)", "B", True),
+    ("B) 42 kJ", "B", True),
+    ("\\text{(C)}", "\\text{(C)}", True),
+    ("C", "\\text{(C)}", True),
+    ("The correct option is (D)", "D", True),
+    ("A", "B", False),
+    ("A total of 4", "A", False),  # the article "A" is no choice
+    ("\\text{(B)}", "\\text{(E)}", False),
+])
+def test_answers_match(prediction, gold, expected):
+    assert evaluate.answers_match(prediction, gold) is expected
+
+
+def test_is_correct_end_to_end_formats():
+    assert evaluate.is_correct(S1 + "Final Answer: **73**<|im_end|>", "073")
+    assert evaluate.is_correct(R1 + "So the answer is $\\boxed{1{,}000}$.", "1000")
+    assert evaluate.is_correct("Answer: B", "B")
+    assert not evaluate.is_correct("Answer: C", "B")
+    assert not evaluate.is_correct("Let me think... \\boxed{42}\n<|im_start|>answer\nAnswer: 41", "42")
+
+
+def test_matching_works_in_worker_threads():
+    """math-verify's timeout is signal.alarm, which raises outside the main thread (math-verify#50)."""
+    results = []
+    thread = threading.Thread(target=lambda: results.append(evaluate.is_correct(S1 + "\\boxed{\\frac{2}{4}}", "0.5")))
+    thread.start()
+    thread.join()
+    assert results == [True]
+
+
+def test_majority_vote_groups_equivalent_answers():
+    assert evaluate.majority_vote(["1/2", "3", "\\frac{1}{2}", None, "0.5", "3"]) == "1/2"
+    assert evaluate.majority_vote(["7", "8"]) == "7"  # tie: first seen
+    assert evaluate.majority_vote([None, None]) is None
+
+
+def other_answer_index(answers, i):
+    """The next problem (cyclically) whose reference answer is written differently."""
+    j = (i + 1) % len(answers)
+    while answers[j].strip() == answers[i].strip():
+        j = (j + 1) % len(answers)
+    return j
+
+
+def test_math500_reference_solutions(shared_data):
+    """Each MATH500 reference solution must grade correct against its own answer and wrong
+    against another problem's (different) answer."""
+    with open(os.path.join(shared_data, "math500.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    answers = [r["answer"] for r in rows]
+    own = [evaluate.is_correct(r["solution"], r["answer"]) for r in rows]
+    other = [evaluate.is_correct(r["solution"], answers[other_answer_index(answers, i)]) for i, r in enumerate(rows)]
+    own_rate, other_rate = sum(own) / len(rows), 1 - sum(other) / len(rows)
+    print(f"MATH500: own answer {sum(own)}/{len(rows)} correct; other answer {len(rows) - sum(other)}/{len(rows)} wrong")
+    assert len(rows) == 500
+    assert own_rate >= 0.996 and other_rate >= 0.996, (own_rate, other_rate)
+
+
+def test_aime_answers_with_leading_zeros(shared_data):
+    with open(os.path.join(shared_data, "aime24.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    for r in rows:
+        padded = f"{int(r['answer']):03d}"
+        assert evaluate.is_correct(S1 + f"Final Answer: {padded}<|im_end|>", r["answer"])
+        assert not evaluate.is_correct(S1 + f"Final Answer: {int(r['answer']) + 1}<|im_end|>", r["answer"])
+
+
+# -----------------------------------------------------------------------------
+# metrics
+
+def test_scaling_metrics_hand_computed():
+    # Points (a, f(a)): (100, 0.2), (200, 0.4), (400, 0.5) with budget [0, 300].
+    # Control: 2 of 3 points within [0, 300] -> 2/3.
+    # Slopes: (0.4-0.2)/100 = 0.002, (0.5-0.2)/300 = 0.001, (0.5-0.4)/200 = 0.0005 -> mean 0.0035/3.
+    m = evaluate.scaling_metrics([(200, 0.4), (100, 0.2), (400, 0.5)], 0, 300)
+    assert m["control"] == pytest.approx(2 / 3)
+    assert m["scaling"] == pytest.approx(0.0035 / 3)
+    assert m["performance"] == 0.5
+    # Accuracy that falls with more thinking has a negative slope; one point has none.
+    assert evaluate.scaling_metrics([(10, 0.5), (20, 0.3)], 10, 20) == {"control": 1.0, "scaling": pytest.approx(-0.02), "performance": 0.5}
+    assert evaluate.scaling_metrics([(10, 0.5)], 0, 5) == {"control": 0.0, "scaling": None, "performance": 0.5}
+    with pytest.raises(ValueError):
+        evaluate.scaling_metrics([], 0, 1)
+
+
+def test_summarize_per_setting_and_majority_vote():
+    questions = [{"id": "a", "question": "q", "gold": "1"}, {"id": "b", "question": "q", "gold": "2"}]
+    settings = [{"max_think": 10, "num_wait": 0, "min_think": 0}, {"max_think": 20, "num_wait": 0, "min_think": 0}]
+    rows = []
+    for s, extracted, tokens in ((settings[0], [["1", "3", "1"], ["5", "5", "2"]], 8),
+                                  (settings[1], [["1", "1", "1"], ["2", "2", "3"]], 25)):
+        for q, answers in zip(questions, extracted):
+            for k, a in enumerate(answers):
+                rows.append({**q, **s, "sample": k, "extracted": a, "correct": evaluate.answers_match(a, q["gold"]),
+                             "thinking_tokens": tokens})
+    summary = evaluate.summarize(rows, questions, settings, samples=3)
+    first, second = summary["rows"]
+    assert first["accuracy"] == 0.5 and first["sample_accuracy"] == pytest.approx(3 / 6) and first["control"] == 1.0
+    assert second["accuracy"] == 1.0 and second["control"] == 0.0  # 25 thinking tokens > 20: out of budget
+    assert summary["metrics"]["scaling"] == pytest.approx((1.0 - 0.5) / (25 - 8))
+    assert summary["metrics"]["control"] == 0.5  # a = 25 lies outside [a_min, a_max] = [0, 20]
+    assert summary["metrics"]["performance"] == 1.0
+
+
+# -----------------------------------------------------------------------------
+# datasets
+
+def test_local_files_and_fields(tmp_path):
+    rows = [{"problem": "1+1?", "answer": 2.0, "id": 7}, {"problem": "2+2?", "answer": "4", "id": 8}]
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    (tmp_path / "d.json").write_text(json.dumps({"data": rows}))
+    import pyarrow
+    import pyarrow.parquet
+    pyarrow.parquet.write_table(pyarrow.Table.from_pylist([{"q": r["problem"], "a": str(r["answer"])} for r in rows]),
+                                tmp_path / "d.parquet")
+    expected = [{"id": "7", "question": "1+1?", "gold": "2"}, {"id": "8", "question": "2+2?", "gold": "4"}]
+    assert evaluate.load_questions(str(jsonl)) == expected
+    assert evaluate.load_questions(str(tmp_path / "d.json")) == expected
+    parquet = evaluate.load_questions(str(tmp_path / "d.parquet"), "q", "a")
+    assert [q["question"] for q in parquet] == ["1+1?", "2+2?"] and [q["id"] for q in parquet] == ["0", "1"]
+    with pytest.raises(ValueError, match="--answer-field"):
+        evaluate.load_questions(str(tmp_path / "d.parquet"), "q", "answer")
+    with pytest.raises(ValueError, match="unknown dataset"):
+        evaluate.load_questions("math5000")
+
+
+def test_shared_files_load_with_default_fields(shared_data):
+    for name, n in (("math500", 500), ("aime24", 30), ("aime25", 30), ("amc23", 40)):
+        questions = evaluate.load_questions(os.path.join(shared_data, f"{name}.jsonl"))
+        assert len(questions) == n and len({q["id"] for q in questions}) == n
+        assert all(q["question"] and q["gold"] for q in questions)
+    amc = evaluate.load_questions(os.path.join(shared_data, "amc23.jsonl"))
+    assert amc[0]["gold"] == "27"  # 27.0 in the file
+
+
+def test_gpqa_options_shuffled_with_fixed_seed():
+    records = [{"Question": f"Q{i}?", "Correct Answer": f"right{i}", "Incorrect Answer 1": f"w1-{i}",
+                "Incorrect Answer 2": f"w2-{i}", "Incorrect Answer 3": f"w3-{i}", "Record ID": f"r{i}"} for i in range(40)]
+    questions = evaluate.gpqa_questions(records, seed=0)
+    assert questions == evaluate.gpqa_questions(records, seed=0)  # reproducible
+    assert questions != evaluate.gpqa_questions(records, seed=1)
+    letters = set()
+    for q in questions:
+        right = next(line for line in q["question"].split("\n") if line.endswith(f"right{q['id'][1:]}"))
+        assert right.startswith(q["gold"] + ") ")
+        letters.add(q["gold"])
+    assert letters == set("ABCD")  # the correct answer is not always first
