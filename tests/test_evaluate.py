@@ -244,3 +244,144 @@ def test_gpqa_options_shuffled_with_fixed_seed():
         assert right.startswith(q["gold"] + ") ")
         letters.add(q["gold"])
     assert letters == set("ABCD")  # the correct answer is not always first
+
+
+# -----------------------------------------------------------------------------
+# the sweep with the embedded model
+
+QUESTIONS = ["What is 2 + 3?", "Name a prime number larger than 10.", "What is 7 times 8? Answer with a number.",
+             "Solve for x: 2x + 4 = 10.", "What is the capital of France?"]
+
+
+def write_questions(path, n=len(QUESTIONS)):
+    with open(path, "w") as f:
+        for i, q in enumerate(QUESTIONS[:n]):
+            f.write(json.dumps({"id": f"q{i}", "question": q, "answer": str(i)}) + "\n")
+    return str(path)
+
+
+@pytest.fixture
+def one_thread():
+    """The test machine is shared by several jobs: one torch thread avoids oversubscription stalls."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_batched_equals_batch_size_one(smol, tmp_path, one_thread):
+    model, tokenizer = smol
+    questions = evaluate.to_questions([{"question": q, "answer": "5"} for q in QUESTIONS[:3]])
+    settings = [{"max_think": 8, "num_wait": 0, "min_think": 0}, {"max_think": 12, "num_wait": 1, "min_think": 0}]
+    runs = {}
+    for batch_size in (3, 1):
+        path = str(tmp_path / f"b{batch_size}.jsonl")
+        rows = evaluate.run_sweep(model, tokenizer, questions, settings, path, batch_size=batch_size,
+                                  max_answer=6, progress=False)
+        assert rows == evaluate.read_samples(path)  # every result was written as it arrived
+        runs[batch_size] = rows
+    assert len(runs[1]) == len(questions) * len(settings)
+    assert runs[3] == runs[1]  # same text, counts and grades, row for row
+    assert all(r["thinking_tokens"] <= r["max_think"] for r in runs[1])
+
+
+def run_cli(args, **kwargs):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, os.path.join(ROOT, "evaluate.py"), *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def resumed_run(smol_dir, tmp_path_factory):
+    """A CLI run killed with SIGKILL after its first results, a torn line appended as a kill
+    mid-write would leave, then the same command again to the end."""
+    tmp = tmp_path_factory.mktemp("resume")
+    data = write_questions(tmp / "q.jsonl")
+    out = tmp / "out"
+    args = ["--dataset", data, "--model", smol_dir, "--max-think", "4", "8", "--max-answer", "4",
+            "--batch-size", "1", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "evaluate.py"), *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples = out / "samples.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if samples.exists() and samples.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = samples.read_text().count("\n")
+    with open(samples, "a") as f:
+        f.write('{"id": "q4", "question": "What is the cap')  # a torn last line
+    second = run_cli(args, timeout=600)
+    third = run_cli(args, timeout=600)
+    return {"out": out, "before": before, "second": second, "third": third, "n": len(QUESTIONS) * 2}
+
+
+def test_resume_after_kill_gives_every_sample_once(resumed_run):
+    out, second, third = resumed_run["out"], resumed_run["second"], resumed_run["third"]
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert 2 <= resumed_run["before"] < resumed_run["n"]  # the kill really interrupted the run
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]  # no torn line left behind
+    keys = [evaluate.sample_key(r) for r in rows]
+    assert len(keys) == len(set(keys)) == resumed_run["n"]
+    for r in rows:
+        for field in ("id", "question", "gold", "response", "extracted", "correct", "thinking_tokens",
+                      "answer_tokens", "waits", "forced_stop", "max_think", "num_wait", "min_think"):
+            assert field in r
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["setting"] for r in summary["rows"]] == ["max_think=4 num_wait=0 min_think=0",
+                                                      "max_think=8 num_wait=0 min_think=0"]
+    assert set(summary["metrics"]) >= {"control", "scaling", "performance"}
+    assert all(r["control"] == 1.0 and r["n"] == len(QUESTIONS) for r in summary["rows"])
+    assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Performance" in second.stdout
+    # A finished run reruns without generating anything and reports the same numbers.
+    assert third.returncode == 0 and "generating" not in third.stderr
+    assert (out / "samples.jsonl").read_text().splitlines() == lines
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "math5000"], "unknown dataset"),
+    (["--dataset", "{data}", "--answer-field", "solution"], "no 'solution' field"),
+    (["--dataset", "{empty}"], "is empty"),
+    (["--dataset", "{data}", "--max-think", "0"], "--max-think"),
+    (["--dataset", "{data}", "--num-wait", "-1"], "non-negative"),
+    (["--dataset", "{data}", "--max-think", "8", "--min-think", "9"], "larger than"),
+    (["--dataset", "{data}", "--batch-size", "0"], "--batch-size"),
+    (["--dataset", "{data}", "--samples", "4"], "--temperature"),
+    (["--dataset", "{data}", "--limit", "0"], "--limit"),
+    (["--dataset", "{broken}"], "not valid JSONL"),
+])
+def test_bad_input_one_line_exit_2(args, message, tmp_path, capsys):
+    empty, broken = tmp_path / "empty.jsonl", tmp_path / "broken.jsonl"
+    empty.write_text("")
+    broken.write_text('{"question": "x", "answer"\n')
+    paths = {"data": write_questions(tmp_path / "q.jsonl"), "empty": str(empty), "broken": str(broken)}
+    argv = [a.format(**paths) for a in args] + ["--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+
+
+def test_refuses_to_mix_runs(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"dataset": "aime24", "temperature": 0.0}))
+    (out / "samples.jsonl").write_text(json.dumps({"id": "0"}) + "\n")
+    with pytest.raises(SystemExit):
+        evaluate.main(["--dataset", write_questions(tmp_path / "q.jsonl"), "--out", str(out)])
+    assert "another dataset" in capsys.readouterr().err
+
+
+def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
+    result = run_cli(["--dataset", "nope", "--out", str(tmp_path)], timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: unknown dataset 'nope': use one of aime24, aime25, math500, gpqa or a .jsonl/.json/.parquet file"
