@@ -1,0 +1,259 @@
+"""train.py: loss mask, batching, bad input, GGUF checkpoint round trip, loss curve, 2-process DDP
+and resume after a kill. Tiny data written here; the multi-step runs use a tiny random-weight
+model with SmolLM2's tokenizer so that each run takes seconds on a shared CPU."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def rows(n, seed=0):
+    """s1K-schema rows: a short addition with a digit-by-digit trace (thinking as a list of str)."""
+    import random
+
+    r = random.Random(seed)
+    out = []
+    for _ in range(n):
+        a, b = r.randint(10, 999), r.randint(10, 999)
+        out.append({"question": f"{a}+{b}?", "thinking_trajectories": [f"{d}" for d in str(a + b)], "attempt": str(a + b)})
+    return out
+
+
+def write_jsonl(path, items):
+    with open(path, "w") as f:
+        f.writelines(json.dumps(x) + "\n" for x in items)
+    return str(path)
+
+
+def run_cli(*args, env=None, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env=env, **kw)
+
+
+def read_log(out):
+    with open(os.path.join(out, "train_log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(smol, tmp_path_factory):
+    """A 2-layer, 32-wide Llama with SmolLM2's tokenizer and chat template: random weights, but the
+    same code path as a real model, and a training step in milliseconds."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    _, tokenizer = smol
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    path = tmp_path_factory.mktemp("tiny") / "tiny-llama"
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return write_jsonl(tmp_path_factory.mktemp("data") / "tiny.jsonl", rows(16))
+
+
+# Flags shared by the tiny runs: float32 so the 1- and 2-process curves and the resumed run can be
+# compared tightly; lr high enough for a random 2-layer model to learn 16 rows in 20 steps.
+TINY = ["--batch-size", "4", "--micro-batch-size", "2", "--max-steps", "20", "--lr", "1e-2",
+        "--mixed-precision", "no", "--block-size", "256", "--epochs", "10"]
+
+
+@pytest.fixture(scope="module")
+def one_process_run(tiny_dir, tiny_data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("run1"))
+    r = run_cli("train.py", "--model", tiny_dir, "--data", tiny_data, "--out", out, *TINY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+# --- formatting and the loss mask ------------------------------------------------------------
+def test_mask_covers_whole_assistant_turn_and_nothing_else(smol):
+    _, tok = smol
+    row = {"question": "What is 2+3?", "thinking_trajectories": ["2 plus 3", "is 5"], "attempt": "5"}
+    ex = train.tokenize_example(tok, row, block_size=4096)
+    ids, labels = ex["input_ids"], ex["labels"]
+    assert len(ids) == len(labels)
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2+3?"}], tokenize=False, add_generation_prompt=True)
+    n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+    assert labels[:n_prompt] == [-100] * n_prompt  # the prompt: nothing trained
+    assert labels[n_prompt:] == ids[n_prompt:]  # the assistant turn: every token trained
+    text = tok.decode(ids[n_prompt:])
+    assert text == "<|im_start|>think\n2 plus 3\nis 5\n<|im_start|>answer\nAnswer: 5<|im_end|>"
+    assert ids[-1] == tok.eos_token_id == tok.pad_token_id and labels[-1] == tok.eos_token_id  # learns to stop
+    # Same tokens as tokenizing prompt + turn in one go, i.e. what inference sees.
+    assert ids == tok(prompt + text, add_special_tokens=False)["input_ids"]
+
+
+def test_r1_format_and_s1k_1_1_fields(smol):
+    _, tok = smol
+    row = {"question": "Q", "deepseek_thinking_trajectory": "think hard", "deepseek_attempt": "42",
+           "thinking_trajectories": ["other"], "attempt": "other"}
+    ex = train.tokenize_example(tok, row, 4096, fmt="r1")
+    turn = tok.decode([t for t, l in zip(ex["input_ids"], ex["labels"]) if l != -100])
+    assert turn == "<think>\nthink hard\n</think>\n42<|im_end|>"
+    ex = train.tokenize_example(tok, row, 4096, thinking_field="thinking_trajectories", attempt_field="attempt")
+    assert "other" in tok.decode(ex["input_ids"])
+
+
+def test_truncation_keeps_prompt_and_is_counted(smol):
+    _, tok = smol
+    long_row = {"question": "Q", "thinking_trajectories": ["step " * 200], "attempt": "1"}
+    full = train.tokenize_example(tok, long_row, 4096)
+    cut = train.tokenize_example(tok, long_row, 60)
+    assert len(cut["input_ids"]) == 60 and cut["input_ids"] == full["input_ids"][:60] and cut["labels"] == full["labels"][:60]
+    examples, stats = train.build_dataset([long_row, rows(1)[0], {"question": "no trace"}], tok, 60)
+    assert stats["truncated"] == 1 and stats["examples"] == 2 and stats["skipped"] == 1
+    assert "thinking_trajectories" in next(iter(stats["skip_reasons"]))
+    with pytest.raises(ValueError, match="no room"):
+        train.tokenize_example(tok, rows(1)[0], 10)
+    with pytest.raises(ValueError, match="no trainable rows"):
+        train.build_dataset(rows(3), tok, 10)
+
+
+# --- batching -----------------------------------------------------------------------------------
+def test_batches_cover_each_example_once_and_group_lengths():
+    lengths = [(i * 37) % 101 + 1 for i in range(203)]
+    batches = train.epoch_batches(lengths, 16, epoch=0, seed=0)
+    assert sorted(i for b in batches for i in b) == list(range(203))
+    assert len(batches) == 13 and batches == train.epoch_batches(lengths, 16, epoch=0, seed=0)
+    assert batches != train.epoch_batches(lengths, 16, epoch=1, seed=0)
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    assert padded < 1.1 * sum(lengths)  # length grouping: <10% padding (random batches: ~50%)
+    # Every process gets the same number of micro-batches; together they are the batch.
+    batch = batches[0][:7]
+    shares = [train.micro_batches(batch, lengths, 2, 3, rank) for rank in range(3)]
+    assert {len(s) for s in shares} == {2}
+    assert sorted(i for s in shares for mb in s for i in mb) == sorted(batch)
+
+
+def test_collate_masks_padding_by_position_not_id():
+    eos = 2
+    examples = [{"input_ids": [5, 6, eos], "labels": [-100, 6, eos]}, {"input_ids": [7, eos], "labels": [-100, eos]}]
+    b = train.collate(examples, pad_id=eos)
+    assert b["input_ids"].tolist() == [[5, 6, eos], [7, eos, eos]]
+    assert b["labels"].tolist() == [[-100, 6, eos], [-100, eos, -100]]  # the real eos stays a target
+    assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert train.trained_tokens(examples[0]) == 2
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    lrs = [train.get_lr((s + 0.5) / 100, 1e-5) for s in range(100)]
+    assert 0 < lrs[0] < lrs[1] < lrs[4] and max(lrs) == pytest.approx(1e-5, rel=0.01)
+    assert all(a >= b for a, b in zip(lrs[5:], lrs[6:])) and lrs[-1] < 1e-8
+
+
+# --- bad input ----------------------------------------------------------------------------------
+def test_bad_input_exits_2_with_one_line(tiny_dir, tmp_path):
+    no_fields = write_jsonl(tmp_path / "nofields.jsonl", [{"question": "q", "answer": "a"}] * 3)
+    cases = [(no_fields, [], "no trainable rows out of 3"),
+             (write_jsonl(tmp_path / "ok.jsonl", rows(2)), ["--block-size", "8"], "prompt longer than the block size")]
+    for data, extra, message in cases:  # through the real CLI
+        r = run_cli("train.py", "--model", tiny_dir, "--data", data, "--out", str(tmp_path / "o"), *extra)
+        assert r.returncode == 2, r.stderr[-2000:]
+        assert message in r.stderr and "Traceback" not in r.stderr
+        assert r.stderr.strip().splitlines()[-1].startswith("error: ")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ValueError, match="is empty"):
+        train.load_rows(str(empty))
+    with pytest.raises(ValueError, match="no such data file"):
+        train.load_rows(str(tmp_path / "missing.jsonl"))
+    (tmp_path / "bad.jsonl").write_text('{"question": "q"}\n{oops\n')
+    with pytest.raises(ValueError, match="line 2"):
+        train.load_rows(str(tmp_path / "bad.jsonl"))
+
+
+# --- the embedded GGUF model: two steps, save, reload ----------------------------------------
+def test_two_steps_from_gguf_save_a_checkpoint_that_reloads_identically(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    data = write_jsonl(tmp_path / "d.jsonl", rows(4))
+    out = str(tmp_path / "out")
+    args = train.parse_args(["--data", data, "--out", out, "--max-steps", "2", "--batch-size", "2",
+                             "--lr", "1e-4", "--mixed-precision", "no"])
+    model, summary = train.train(args)  # no --model: the embedded GGUF
+    assert summary["steps"] == 2 and len(read_log(out)) == 2
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(out)
+    assert tok.chat_template and "<|im_start|>" in tok.chat_template
+    ids = tok("<|im_start|>user\n12+34?<|im_end|>\n<|im_start|>assistant\n", return_tensors="pt").input_ids
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, reloaded(ids).logits)
+    assert not os.path.exists(os.path.join(out, "checkpoint"))  # resume state removed once finished
+
+
+# --- the loss curve, 1 vs 2 processes, resume ---------------------------------------------------
+def test_loss_falls_over_20_steps(one_process_run):
+    losses = [r["loss"] for r in read_log(one_process_run)]
+    assert len(losses) == 20
+    assert sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3, losses
+    summary = json.load(open(os.path.join(one_process_run, "train_summary.json")))
+    assert summary["tokens_per_s"] > 0 and summary["data"]["examples"] == 16
+
+
+def test_two_process_cpu_run_follows_one_process_curve(one_process_run, tiny_dir, tiny_data, tmp_path):
+    out = str(tmp_path / "run2")
+    # `--multi_gpu` is accelerate's name for its torchrun launcher; with no GPU, train.py runs DDP on CPU.
+    r = run_cli("-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29513",
+                "train.py", "--model", tiny_dir, "--data", tiny_data, "--out", out, *TINY, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "2 process(es)" in r.stdout
+    one, two = read_log(one_process_run), read_log(out)
+    assert [x["step"] for x in two] == list(range(1, 21))
+    for a, b in zip(one, two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-3, abs=2e-3), (a, b)
+
+
+def test_resume_after_kill_continues_the_same_run(one_process_run, tiny_dir, tiny_data, tmp_path):
+    out = str(tmp_path / "killed")
+    cmd = [sys.executable, "train.py", "--model", tiny_dir, "--data", tiny_data, "--out", out, *TINY, "--save-every", "3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = os.path.join(out, "checkpoint", "trainer_state.json")
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists(state) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    killed_at = len(read_log(out))
+    assert killed_at < 20
+    r = run_cli(*cmd[1:], "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    resumed_at = re.search(r"resumed from \S+ at step (\d+)", r.stdout)
+    assert resumed_at, r.stdout
+    assert int(resumed_at[1]) % 3 == 0 and 3 <= int(resumed_at[1]) <= killed_at
+    resumed, straight = read_log(out), read_log(one_process_run)
+    assert [x["step"] for x in resumed] == list(range(1, 21))  # nothing lost, nothing twice
+    for a, b in zip(straight, resumed):  # optimizer, schedule and data position all restored
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5), (a, b)
+        assert b["lr"] == pytest.approx(a["lr"])
+
+
+def test_fsdp_config_loads_and_shards_fully():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    c = load_config_from_file(os.path.join(ROOT, "configs", "fsdp.yaml"))
+    f = c.fsdp_config
+    assert c.distributed_type == "FSDP" and c.mixed_precision == "bf16"
+    assert f["fsdp_sharding_strategy"] == "FULL_SHARD" and f["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    assert f["fsdp_cpu_ram_efficient_loading"] and f["fsdp_sync_module_states"]

