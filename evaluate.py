@@ -29,6 +29,8 @@ import re
 import sys
 import threading
 
+import torch
+from accelerate import PartialState
 from tqdm import tqdm
 
 import budget_force
@@ -553,13 +555,13 @@ def check_args(args):
 
 def evaluate(args):
     """The whole run; returns the summary (on the main process; None on the others)."""
-    from accelerate import PartialState
-
     check_args(args)
     questions = load_questions(args.dataset, args.question_field, args.answer_field, args.seed)[:args.limit]
     settings = [{"max_think": m, "num_wait": w, "min_think": n}
                 for m, w, n in itertools.product(args.max_think, args.num_wait, args.min_think)]
-    state = PartialState()  # one process, or one per device under `accelerate launch`
+    # One process, or one per device under `accelerate launch` / `torchrun`. Without a GPU the
+    # processes share the CPU and talk over gloo (cpu=True), which is also how the tests run it.
+    state = PartialState(cpu=not torch.cuda.is_available())
     out_path = os.path.join(args.out, "samples.jsonl")
     if state.is_main_process:
         os.makedirs(args.out, exist_ok=True)

@@ -385,3 +385,32 @@ def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
     result = run_cli(["--dataset", "nope", "--out", str(tmp_path)], timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: unknown dataset 'nope': use one of aime24, aime25, math500, gpqa or a .jsonl/.json/.parquet file"
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_accelerate_two_processes_match_one(resumed_run, smol_dir, tmp_path):
+    """Under `accelerate launch` the questions are split across processes and gathered into the
+    same numbers as the single-process run (here: two CPU processes over gloo)."""
+    data = write_questions(tmp_path / "q.jsonl")
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         "--main_process_port", str(free_port()), os.path.join(ROOT, "evaluate.py"),
+         "--dataset", data, "--model", smol_dir, "--max-think", "4", "8", "--max-answer", "4",
+         "--batch-size", "2", "--out", str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parallel = {evaluate.sample_key(r): r for r in evaluate.read_samples(str(out / "samples.jsonl"))}
+    single = {evaluate.sample_key(r): r for r in evaluate.read_samples(str(resumed_run["out"] / "samples.jsonl"))}
+    assert len(parallel) == len(evaluate.read_samples(str(out / "samples.jsonl"))) == resumed_run["n"]
+    assert parallel == single
+    assert (json.loads((out / "summary.json").read_text())["rows"]
+            == json.loads((resumed_run["out"] / "summary.json").read_text())["rows"])
