@@ -406,6 +406,8 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
     done = set(done)
     todo = [(s, k, q) for s in settings for k in range(samples) for q in questions
             if sample_key({**q, **s, "sample": k}) not in done]
+    # Questions of similar length share a batch: less left padding (results do not depend on it).
+    todo.sort(key=lambda t: (settings.index(t[0]), t[1], len(t[2]["question"])))
     new_rows = []
     fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
