@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import importlib.util
 import json
-import math
 import os
 import random
 import re
@@ -222,8 +221,8 @@ def load_solved(paths, strict=False):
 
 
 def count_tokens(tokenizer, texts, batch_size=512, progress=True):
-    """Token count of each text. The fast (Rust) tokenizer does the work in batches; two threads
-    keep both cores busy because its batch call releases the GIL but here runs on one core."""
+    """Token count of each text. The fast (Rust) tokenizer does the work in batches. Its batch call
+    ran on one core when measured here, but it releases the GIL: one thread per core uses them all."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
 
     def encode(batch):
@@ -576,7 +575,7 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     try:
-        run(args)
+        return run(args)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -611,6 +610,8 @@ def run(args):
 
     t = time.time()
     tokenizer = load_tokenizer(args.tokenizer)
+    timings["tokenizer load"] = time.time() - t
+    t = time.time()
     counts = count_tokens(tokenizer, [trace_text(r) for r in kept], progress=progress)
     kept = [{**r, "thinking_tokens": n} for r, n in zip(kept, counts)]
     timings["tokens"] = time.time() - t

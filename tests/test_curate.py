@@ -336,7 +336,7 @@ def test_domains_from_the_model_are_cached(tmp_path, smol, monkeypatch, fast_loa
     assert len(next(iter(cache.values()))) == len(out)
     # the second run (another ablation) reads every domain from the cache: no model at all
     monkeypatch.setattr(curate, "load_model", lambda name=None: pytest.fail("model loaded despite the cache"))
-    again, report = run_main(p, "--size", "10", "--strategy", "diverse")
+    again, report = run_main(p, "--size", "6", "--strategy", "diverse")
     assert report["domains"]["model_runs"] == 0
     assert {r["question"]: r["domain"] for r in again}.items() <= {r["question"]: r["domain"] for r in out}.items()
 
