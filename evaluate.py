@@ -154,8 +154,8 @@ def normalize(answer):
 def choice_letter(answer):
     """The multiple-choice letter an answer names ("B", "(B)", "B)", "B. 42 kJ", "answer is B"), or None."""
     s = normalize(answer)
-    m = (re.match(r"^(?:\(([A-J])\)|([A-J])(?:[.:)]|$))", s)
-         or re.search(r"\(([A-J])\)", s)
+    m = (re.match(r"^(?:\(([A-J])\)|([A-J])(?:[.:)]|$))", s, re.IGNORECASE)
+         or re.search(r"\(([A-J])\)", s, re.IGNORECASE)
          or re.search(r"\b(?:answer|option|choice)\s*(?:is)?\s*:?\s*\(?([A-J])\b", s, re.IGNORECASE))
     return next(g for g in m.groups() if g).upper() if m else None
 
@@ -180,12 +180,12 @@ def answers_match(prediction, gold):
     if prediction is None:
         return False
     pred, ref = normalize(prediction), normalize(str(gold))
-    if pred.replace(" ", "").lower() == ref.replace(" ", "").lower():
+    if pred.replace(" ", "") == ref.replace(" ", ""):
         return True
     if re.fullmatch(r"\(?[A-J]\)?", ref):  # a multiple-choice letter: math-verify has none (math-verify#16)
         return choice_letter(prediction) == ref.strip("()")
     if re.fullmatch(r"[A-Za-z][A-Za-z ]+", ref):  # a word ("east"): math-verify would read e*a*s*t = t*e*a*s
-        return False
+        return pred.lower() == ref.lower()
     return math_verify_equal(ref, pred)
 
 
@@ -219,6 +219,9 @@ HUB_DATASETS = {
     "math500": ("HuggingFaceH4/MATH-500", None, "test"),
     "gpqa": ("Idavidrein/gpqa", "gpqa_diamond", "train"),  # gated: accept its terms on the hub first
 }
+# GPQA's prompt as in OpenAI's simple-evals (which s1's harness follows): ask for an "Answer: X" line.
+GPQA_TEMPLATE = ("Answer the following multiple choice question. The last line of your response should be of the "
+                 "form 'Answer: LETTER' where LETTER is one of ABCD. Think step by step before answering.\n\n{question}")
 QUESTION_FIELDS = ("problem", "question")  # defaults, first one present wins
 ANSWER_FIELDS = ("answer",)
 
@@ -302,7 +305,7 @@ def gpqa_questions(records, seed=0):
         rng.shuffle(order)
         lines = [f"{'ABCD'[k]}) {str(options[j]).strip()}" for k, j in enumerate(order)]
         questions.append({"id": str(r.get("Record ID") or i),
-                          "question": str(r["Question"]).strip() + "\n\n" + "\n".join(lines),
+                          "question": GPQA_TEMPLATE.format(question=str(r["Question"]).strip() + "\n\n" + "\n".join(lines)),
                           "gold": "ABCD"[order.index(0)]})
     return questions
 

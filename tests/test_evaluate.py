@@ -94,6 +94,13 @@ def test_traps_in_the_answer_section():
     ("(1, 2)", "(2, 1)", False),
     ("\\frac{1}{3}", "0.33", False),
     (None, "42", False),
+    # math-verify traps (PITFALLS.md): a subset of a multi-answer, +-, tiny values, another variable
+    ("3, 5", "3, 5, 7", False),
+    ("-2, 1", "1,-2", True),
+    ("\\pm 2", "2", False),
+    ("1e-9", "0", False),
+    ("y = 2x + 3", "x = 2x + 3", False),
+    ("(0,9)", "(0,9) \\cup (9,36)", False),
     # multiple choice (math-verify has no letters)
     ("B", "B", True),
     ("(B)", "B", True),
@@ -414,3 +421,29 @@ def test_accelerate_two_processes_match_one(resumed_run, smol_dir, tmp_path):
     assert parallel == single
     assert (json.loads((out / "summary.json").read_text())["rows"]
             == json.loads((resumed_run["out"] / "summary.json").read_text())["rows"])
+
+
+def test_datasets_by_name_use_the_hub(monkeypatch):
+    """Named datasets go through datasets.load_dataset with the real hub ids (faked here: offline)."""
+    import datasets
+
+    calls = []
+
+    def fake_load_dataset(path, name=None, split=None):
+        calls.append((path, name, split))
+        if path == "Idavidrein/gpqa":
+            return [{"Question": "Which?", "Correct Answer": "yes", "Incorrect Answer 1": "no",
+                     "Incorrect Answer 2": "maybe", "Incorrect Answer 3": "never", "Record ID": "rec1"}]
+        if path == "yentinglin/aime_2025":
+            raise ConnectionError("Couldn't reach the hub\nsecond line")
+        return [{"problem": "1+1?", "answer": "2", "unique_id": "test/1.json"}]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    assert evaluate.load_questions("math500") == [{"id": "test/1.json", "question": "1+1?", "gold": "2"}]
+    [gpqa] = evaluate.load_questions("gpqa")
+    assert "Which?" in gpqa["question"] and "Answer: LETTER" in gpqa["question"] and gpqa["id"] == "rec1"
+    assert f"{gpqa['gold']}) yes" in gpqa["question"]
+    with pytest.raises(ValueError, match="^cannot load yentinglin/aime_2025 from the hub: Couldn't reach the hub$"):
+        evaluate.load_questions("aime25")
+    assert calls == [("HuggingFaceH4/MATH-500", None, "test"), ("Idavidrein/gpqa", "gpqa_diamond", "train"),
+                     ("yentinglin/aime_2025", None, "train")]
