@@ -12,10 +12,12 @@ Each example becomes one chat in the model's own template:
 (`--format r1` uses <think>\n ... \n</think>\n instead). Labels are -100 on the prompt, so the model
 learns to think, to close its thinking, to answer and to stop.
 
-A plain PyTorch loop under accelerate, one file, no Trainer. The same script runs
-    python train.py --data s1k.jsonl --out runs/s1                    one process, CPU or one GPU
-    accelerate launch --num_processes 2 --cpu train.py ...            DDP on CPU (what CI checks)
-    accelerate launch --config_file configs/fsdp.yaml train.py ...    FSDP full shard on GPUs
+A plain PyTorch loop under accelerate, one file, no Trainer. Each micro-batch is packed into one
+row without padding (attention kept within each example), and the loss is normalized by the trained
+tokens of the whole global batch. The same script runs
+    python train.py --data s1k.jsonl --out runs/s1                        one process, CPU or one GPU
+    accelerate launch --multi_gpu --num_processes 2 train.py ...          DDP; on a CPU machine too
+    accelerate launch --config_file configs/fsdp.yaml train.py ...        FSDP full shard on GPUs
 With no --model it trains the embedded SmolLM2-135M-Instruct (GGUF), which is what tests and the
 CPU demo use. Outputs in --out: the final model (HF format, loadable with --model), train_log.jsonl
 (one line per step) and train_summary.json; checkpoint/ holds the latest resumable state while a run
@@ -212,51 +214,44 @@ def build_dataset(rows, tokenizer, block_size, fmt="s1", question_field="questio
 
 
 # ---------------------------------------------------------------------------------------------
-# Batching: length-grouped global batches, split into per-process micro-batches
+# Batching: shuffled global batches, split into packed micro-batches (no padding)
 # ---------------------------------------------------------------------------------------------
-def epoch_batches(lengths, batch_size, epoch, seed):
-    """Global batches (lists of example indices) for one epoch. Shuffle, then sort by length within
-    windows of 50 batches and cut, so a batch holds similar lengths and padding wastes little
-    compute; then shuffle the batch order. Depends only on (seed, epoch): every process computes
-    the same batches, and a resumed run finds its place by step number alone."""
-    rng = random.Random(seed * 100_003 + epoch)
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    window = 50 * batch_size
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda i: -lengths[i])
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
+def epoch_batches(n_examples, batch_size, epoch, seed):
+    """Global batches (lists of example indices) for one epoch: a plain shuffle, as in the paper.
+    Depends only on (seed, epoch): every process computes the same batches without talking to the
+    others, and a resumed run finds its place from the step number alone."""
+    order = list(range(n_examples))
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    return [order[i:i + batch_size] for i in range(0, n_examples, batch_size)]
 
 
 def micro_batches(batch, lengths, micro_batch_size, num_processes, process_index):
-    """This process's share of one global batch, as micro-batches of similar lengths. Every process
-    gets the same number (an empty list is a dummy that trains nothing) because every forward and
-    backward is a collective operation under DDP and FSDP."""
-    batch = sorted(batch, key=lambda i: -lengths[i])
-    chunks = [batch[i:i + micro_batch_size] for i in range(0, len(batch), micro_batch_size)]
-    mine = chunks[process_index::num_processes]
-    per_process = math.ceil(len(chunks) / num_processes)
-    return mine + [[] for _ in range(per_process - len(mine))]
+    """This process's share of one global batch: micro-batches of at most micro_batch_size examples
+    with token counts as even as possible (longest example first into the lightest micro-batch), so
+    no process waits long for another. Every process gets the same number (an empty list is a
+    dummy that trains nothing) because every forward and backward is a collective operation under
+    DDP and FSDP."""
+    n = math.ceil(len(batch) / micro_batch_size)
+    n = math.ceil(n / num_processes) * num_processes
+    bins, load = [[] for _ in range(n)], [0] * n
+    for i in sorted(batch, key=lambda i: -lengths[i]):
+        k = min((k for k in range(n) if len(bins[k]) < micro_batch_size), key=lambda k: load[k])
+        bins[k].append(i)
+        load[k] += lengths[i]
+    return bins[process_index::num_processes]
 
 
 def collate(examples, pad_id):
-    """Right-pad to the longest example. Padding is excluded by position (attention_mask = 0 and
-    labels = -100), so whatever id pads (here often eos itself) is never mistaken for a target."""
+    """Pack a micro-batch into one row: no padding, so no compute is spent on it. position_ids
+    restart at 0 for each example; from them transformers builds a block-diagonal causal mask
+    (sdpa, eager) or variable-length boundaries (flash-attention), so attention stays within each
+    example. At each seam the next example starts with its prompt (labels -100): no position
+    learns to predict across examples."""
     if not examples:  # dummy micro-batch: one token, nothing trained
         examples = [{"input_ids": [pad_id], "labels": [-100]}]
-    width = max(len(e["input_ids"]) for e in examples)
-    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), -100, dtype=torch.long)
-    attention_mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for i, e in enumerate(examples):
-        n = len(e["input_ids"])
-        input_ids[i, :n] = torch.tensor(e["input_ids"])
-        labels[i, :n] = torch.tensor(e["labels"])
-        attention_mask[i, :n] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+    cat = lambda key: torch.tensor([t for e in examples for t in e[key]]).unsqueeze(0)
+    position_ids = torch.tensor([p for e in examples for p in range(len(e["input_ids"]))]).unsqueeze(0)
+    return {"input_ids": cat("input_ids"), "labels": cat("labels"), "position_ids": position_ids}
 
 
 def trained_tokens(example):
@@ -288,9 +283,11 @@ def param_groups(model, weight_decay):
 
 def micro_step_loss(model, batch):
     """Summed cross-entropy over the trained positions of one micro-batch (not yet normalized).
+    use_cache=False matters twice: no KV cache is needed in training, and with one transformers
+    ignores the packing in position_ids (attention would leak across examples).
     Only trained positions are upcast to float32: full-vocabulary float32 logits for a 32K-token
     block would cost more memory than the model."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
     targets = batch["labels"][:, 1:]
     keep = targets != -100
     return F.cross_entropy(logits[:, :-1][keep].float(), targets[keep], reduction="sum")
@@ -451,7 +448,7 @@ def train(args):
     session_start = time.time()  # tokens/s counts this session only (a resumed run starts anew)
     while step < total_steps and (budget is None or elapsed < budget):
         epoch, index = divmod(step, steps_per_epoch)
-        batch = epoch_batches(lengths, args.batch_size, epoch, args.seed)[index]
+        batch = epoch_batches(len(examples), args.batch_size, epoch, args.seed)[index]
         progress = (step + 0.5) / total_steps
         if budget:
             progress = max(progress, elapsed / budget)

@@ -126,29 +126,40 @@ def test_truncation_keeps_prompt_and_is_counted(smol):
 
 
 # --- batching -----------------------------------------------------------------------------------
-def test_batches_cover_each_example_once_and_group_lengths():
-    lengths = [(i * 37) % 101 + 1 for i in range(203)]
-    batches = train.epoch_batches(lengths, 16, epoch=0, seed=0)
+def test_batches_cover_each_example_once_and_micro_batches_balance():
+    batches = train.epoch_batches(203, 16, epoch=0, seed=0)
     assert sorted(i for b in batches for i in b) == list(range(203))
-    assert len(batches) == 13 and batches == train.epoch_batches(lengths, 16, epoch=0, seed=0)
-    assert batches != train.epoch_batches(lengths, 16, epoch=1, seed=0)
-    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
-    assert padded < 1.1 * sum(lengths)  # length grouping: <10% padding (random batches: ~50%)
-    # Every process gets the same number of micro-batches; together they are the batch.
-    batch = batches[0][:7]
-    shares = [train.micro_batches(batch, lengths, 2, 3, rank) for rank in range(3)]
-    assert {len(s) for s in shares} == {2}
-    assert sorted(i for s in shares for mb in s for i in mb) == sorted(batch)
+    assert len(batches) == 13 and batches == train.epoch_batches(203, 16, epoch=0, seed=0)
+    assert batches != train.epoch_batches(203, 16, epoch=1, seed=0)
+    lengths = [(i * 37) % 101 + 1 for i in range(203)]
+    batch = batches[0]
+    for micro, procs in [(1, 1), (4, 1), (4, 2), (3, 3), (16, 2)]:
+        shares = [train.micro_batches(batch, lengths, micro, procs, rank) for rank in range(procs)]
+        assert len({len(s) for s in shares}) == 1  # same count everywhere: collectives stay in step
+        flat = [mb for s in shares for mb in s]
+        assert sorted(i for mb in flat for i in mb) == sorted(batch) and max(len(mb) for mb in flat) <= micro
+    loads = [sum(lengths[i] for i in mb) for mb in train.micro_batches(batch, lengths, 4, 1, 0)]
+    assert max(loads) - min(loads) <= max(lengths[i] for i in batch)
 
 
-def test_collate_masks_padding_by_position_not_id():
-    eos = 2
-    examples = [{"input_ids": [5, 6, eos], "labels": [-100, 6, eos]}, {"input_ids": [7, eos], "labels": [-100, eos]}]
-    b = train.collate(examples, pad_id=eos)
-    assert b["input_ids"].tolist() == [[5, 6, eos], [7, eos, eos]]
-    assert b["labels"].tolist() == [[-100, 6, eos], [-100, eos, -100]]  # the real eos stays a target
-    assert b["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
-    assert train.trained_tokens(examples[0]) == 2
+def test_packing_keeps_attention_within_each_example(smol):
+    """A packed row gives each example exactly the logits it gets alone: no padding, no leaks."""
+    model, tok = smol
+    examples = [train.tokenize_example(tok, r, 4096) for r in rows(3, seed=1)]
+    b = train.collate(examples, pad_id=tok.pad_token_id)
+    assert b["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))  # not one pad token
+    assert b["labels"][0].tolist() == [x for e in examples for x in e["labels"]]
+    with torch.no_grad():
+        # use_cache=False as in training: with a KV cache transformers does not look for packing
+        packed = model(input_ids=b["input_ids"], position_ids=b["position_ids"], use_cache=False).logits[0]
+        start = 0
+        for e in examples:
+            alone = model(input_ids=torch.tensor([e["input_ids"]])).logits[0]
+            torch.testing.assert_close(packed[start:start + len(alone)], alone, atol=2e-4, rtol=1e-4)
+            start += len(alone)
+    # The seam: the first label of every example is prompt (-100), so nothing learns across it.
+    assert all(e["labels"][0] == -100 for e in examples)
+    assert train.trained_tokens(examples[0]) == sum(x != -100 for x in examples[0]["labels"][1:])
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
@@ -252,6 +263,17 @@ def test_resume_after_kill_continues_the_same_run(one_process_run, tiny_dir, tin
     for a, b in zip(straight, resumed):  # optimizer, schedule and data position all restored
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5), (a, b)
         assert b["lr"] == pytest.approx(a["lr"])
+
+
+def test_max_minutes_stops_on_the_clock_with_the_schedule_tied_to_it(tiny_dir, tiny_data, tmp_path):
+    out = str(tmp_path / "clock")
+    flags = [f for f in TINY if f not in ("--max-steps", "20")] + ["--epochs", "1000", "--max-minutes", "0.1"]
+    r = run_cli("train.py", "--model", tiny_dir, "--data", tiny_data, "--out", out, *flags)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = read_log(out)
+    assert 2 <= len(log) < 4000 and log[-1]["elapsed"] >= 6.0 and log[-2]["elapsed"] < 6.0
+    # The cosine follows the clock: by the last step the lr is near its end, not at its start.
+    assert log[-1]["lr"] < 0.3e-2 and max(x["lr"] for x in log) > 0.5e-2
 
 
 def test_fsdp_config_loads_and_shards_fully():
