@@ -490,9 +490,11 @@ def plot_scaling(summary, path, title=""):
         label = f"{r['max_think']}" + (f" +{r['num_wait']}w" if r["num_wait"] else "")
         ax.annotate(label, (r["avg_thinking_tokens"], 100 * r["accuracy"]), textcoords="offset points",
                     xytext=(4, 4), fontsize=8)
+    top = min(100, max(10, 120 * max(r["accuracy"] for r in rows)))
+    ax.set_ylim(-0.03 * top, top)
     ax.set_xlabel("average thinking tokens")
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(title or "budget forcing")
+    ax.set_title(f"{title or 'budget forcing'} (labels: max_think +waits)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -599,6 +601,7 @@ def evaluate(args):
         json.dump(summary, f, indent=2)
     plot_scaling(summary, os.path.join(args.out, "scaling.png"), title=os.path.basename(args.dataset))
     print(format_table(summary))
+    print(f"wrote {out_path}, summary.json and scaling.png in {args.out}")
     return summary
 
 
