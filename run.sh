@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# s1: Simple test-time scaling (arXiv 2501.19393), end to end.
+# s1: Simple test-time scaling (arXiv 2501.19393), end to end, as one script to read top to bottom.
 #
-#   bash run.sh          the CPU demo (see README)
-#   bash run.sh test     set up, then run the test suite
+#   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct,
+#                             ~10 minutes on 2 CPU cores; everything lands in runs/demo/
+#   bash run.sh smoke         the same chain on tiny data, a few training steps, two budgets (~2-3 min;
+#                             tests/test_demo.py runs it so a broken chain cannot land)
+#   bash run.sh test          set up, then run the test suite
+#   PROFILE=s1 bash run.sh    the paper's recipe on GPUs: s1K-1.1, Qwen2.5-32B-Instruct, FSDP, AIME/MATH/GPQA
 #
-# Every mode starts with the same set-up, so both commands work on a fresh machine.
+# Knobs (environment): OUT (output folder), MODEL (the base model every stage uses), STAGES (which
+# stages run; default "data attempts curate train eval report"), SKIP_SETUP=1 (use the python on PATH
+# as it is, no venv or pip). Each stage writes its own folder under $OUT and is skipped when that
+# output is newer than its input (make's rule): delete a stage's folder to redo it and what follows.
+#
+# Every mode starts with the same set-up, so each command works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -36,11 +45,180 @@ run_tests() {
     python -m pytest tests -q "$@"
 }
 
-setup
+# ---------------------------------------------------------------------------------------------
+# Helpers: run a stage only when asked for and not already done, and time it.
+# ---------------------------------------------------------------------------------------------
+STAGES=${STAGES:-data attempts curate train eval report}
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+# fresh OUTPUT INPUT...: OUTPUT exists and is newer than every INPUT, so the stage can be reused.
+fresh() {
+    local out=$1 f; shift
+    [ -e "$out" ] || return 1
+    for f in "$@"; do [ "$out" -nt "$f" ] || return 1; done
+}
+banner() { printf '\n=== %s\n' "$*"; }
+timed() {  # timed NAME command...: run it and append its wall time to $OUT/timings.txt
+    local name=$1 t0=$SECONDS; shift
+    "$@"
+    echo "$name $((SECONDS - t0)) s" | tee -a "$OUT/timings.txt"
+}
+
+# ---------------------------------------------------------------------------------------------
+# The CPU demo. Stands in for the paper at 1/250 the model size: four arithmetic-style domains
+# instead of competition math, SmolLM2-135M-Instruct instead of Qwen2.5-32B-Instruct, budgets of
+# 16-128 thinking tokens instead of 512-8192. What it keeps: the s1 data schema, every curation
+# stage, the s1 chat format and loss masking, budget forcing and the paper's metrics.
+# $1 = full | smoke (smoke: the same commands on tiny sizes).
+# ---------------------------------------------------------------------------------------------
+demo() {
+    local default_out=runs/demo
+    [ "$1" = smoke ] && default_out=runs/smoke
+    OUT=${OUT:-$default_out}
+    local pool_per_domain=250 easy_per_domain=25 eval_per_domain=20 size=800
+    local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-7}" --batch-size 8 --micro-batch-size 8)
+    local budgets=(16 32 64 128) adherence=(--max-think 256)
+    if [ "$1" = smoke ]; then
+        pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24
+        train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
+        budgets=(8 32) adherence=(--max-think 48 --limit 4)
+    fi
+    local model=(${MODEL:+--model "$MODEL"})
+    mkdir -p "$OUT"
+    local data=$OUT/data pool=$OUT/data/pool.jsonl evalset=$OUT/data/eval.jsonl
+    local attempts=$OUT/attempts/samples.jsonl curated=$OUT/curated/s1k.jsonl trained=$OUT/train
+    echo "demo ($1) -> $OUT; stages: $STAGES"
+    echo "# $(date -u '+%F %T') UTC: bash run.sh $1" >> "$OUT/timings.txt"
+
+    # Stage 1, data (stands in for collecting the 59K pool, paper §2; ~1 s). A seeded generator
+    # writes a candidate pool in the s1 59K schema (question, solution, cot_type, source_type,
+    # metadata, cot, thinking_trajectories, attempt, plus domain) over four domains whose thinking
+    # traces are step-by-step procedures (addition, subtraction, multiplication by a digit with a
+    # written carry per line; counting a digit with a running count), plus rows each curation filter
+    # must catch; and a held-out eval set of the same domains. See demo/make_data.py.
+    if want data && ! fresh "$pool" demo/make_data.py; then
+        banner "1/6 data: demo/make_data.py"
+        timed data "$PYTHON" demo/make_data.py --out "$data" --pool-per-domain $pool_per_domain \
+            --easy-per-domain $easy_per_domain --eval-per-domain $eval_per_domain
+    fi
+
+    # Stage 2, difficulty attempts (§2 "Difficulty": drop what base models solve without long
+    # thinking; ~1 min). The paper ran Qwen2.5-7B/32B-Instruct on every candidate; here the base
+    # model answers every pool question with one thinking token (R1 delimiters: under s1's, the base
+    # model closes its turn without answering), graded by evaluate.py against the pool's `attempt`.
+    if want attempts && ! fresh "$OUT/attempts/summary.json" "$pool"; then
+        banner "2/6 difficulty attempts: the base model answers the pool without thinking (evaluate.py)"
+        rm -rf "$OUT/attempts"
+        timed attempts "$PYTHON" evaluate.py "${model[@]}" --dataset "$pool" --answer-field attempt \
+            --format r1 --max-think 1 --max-answer 12 --batch-size 32 --out "$OUT/attempts"
+    fi
+
+    # Stage 3, curation (§2: quality, difficulty, diversity; ~10 s). Drops rows with missing
+    # fields / figures / image links, questions the base model solved, questions sharing an 8-gram
+    # with the eval set, exact and near duplicates; then Algorithm 1: pick a domain uniformly, then a
+    # question with probability 2^-rank by thinking length (longest first). s1 picks 1,000 of 59K;
+    # the demo keeps $size of ~1,100, so the longest-first draw mostly drops the shortest traces.
+    if want curate && ! fresh "$curated" "$pool" "$OUT/attempts/summary.json"; then
+        banner "3/6 curation: curate.py"
+        local attempt_files=()
+        [ -f "$attempts" ] && attempt_files=(--attempts "$attempts")
+        timed curate "$PYTHON" curate.py --pool "$pool" "${attempt_files[@]}" --decontaminate "$evalset" \
+            --size $size --seed 0 --out "$curated" ${MODEL:+--tokenizer "$MODEL"}
+    fi
+
+    # Stage 4, training (§4.1: SFT on the curated traces, loss on the thinking and the answer only;
+    # ~5-6 min). The paper: 5 epochs at lr 1e-5, batch 16, 32B model, 26 min on 16 H100s. The demo:
+    # one epoch at lr 1e-4 (a 135M model learning a new format needs a larger step), batch 8,
+    # bf16 autocast on CPU, capped at TRAIN_MINUTES (the cosine schedule then follows the clock).
+    if want train && ! fresh "$trained/train_summary.json" "$curated"; then
+        banner "4/6 training: train.py"
+        timed train "$PYTHON" train.py "${model[@]}" --data "$curated" --out "$trained" --lr 1e-4 \
+            --block-size 512 --seed 0 "${train_args[@]}"
+    fi
+
+    # Stage 5, evaluation with budget forcing (§3.1, §4: Figure 1's accuracy against thinking
+    # tokens; ~1-2 min). At each cap the thinking is cut and "Final Answer:" forced; the eval
+    # questions need 15-120 thinking tokens, so a small cap leaves the procedure unfinished.
+    # Then format adherence: base vs trained model with a cap they should not need (~30 s).
+    if want eval && ! fresh "$OUT/eval/summary.json" "$trained/train_summary.json" "$evalset"; then
+        banner "5/6 evaluation: evaluate.py --max-think ${budgets[*]}"
+        rm -rf "$OUT/eval"
+        timed eval "$PYTHON" evaluate.py --model "$trained" --dataset "$evalset" --max-think "${budgets[@]}" \
+            --max-answer 16 --batch-size 16 --out "$OUT/eval"
+        timed adherence "$PYTHON" demo/adherence.py --dataset "$evalset" --models base "trained=$trained" \
+            ${MODEL:+--base-model "$MODEL"} "${adherence[@]}" --out "$OUT/eval/adherence.json"
+    fi
+
+    # Stage 6, the results table (below) and results.json.
+    if want report; then
+        banner "6/6 results ($OUT)"
+        "$PYTHON" demo/report.py --run "$OUT"
+        echo "plot: $OUT/eval/scaling.png   samples: $OUT/eval/samples.jsonl   timings: $OUT/timings.txt"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# The paper's recipe on GPUs (PROFILE=s1). Not runnable on the CPU demo machine; needs the hub.
+# NGPU GPUs on this node (default: all); for the paper's 16 H100s on two nodes pass accelerate's
+# multi-node flags in ACCELERATE_ARGS (see configs/fsdp.yaml).
+# ---------------------------------------------------------------------------------------------
+s1_recipe() {
+    OUT=${OUT:-runs/s1}
+    local model=${MODEL:-Qwen/Qwen2.5-32B-Instruct}
+    local ngpu=${NGPU:-$(nvidia-smi -L 2>/dev/null | wc -l)}
+    [ "$ngpu" -gt 0 ] || { echo "error: PROFILE=s1 needs GPUs (nvidia-smi lists none; set NGPU)" >&2; exit 2; }
+    local data=${DATA:-simplescaling/s1K-1.1}
+    mkdir -p "$OUT"
+    # shellcheck disable=SC2206
+    local launch=(accelerate launch --num_processes "$ngpu" ${ACCELERATE_ARGS:-})
+
+    # Stage 1, curation (§2; optional, CURATE=1). The paper's result, s1K / s1K-1.1, is on the hub
+    # and is what training uses by default. CURATE=1 rebuilds a 1K from the 59K pool: quality,
+    # 8-gram decontamination against the four eval sets, deduplication, domains by a local model's
+    # label likelihoods (the paper asked Claude 3.5 Sonnet), Algorithm 1. The difficulty filter
+    # needs attempts graded against a short reference answer (ATTEMPTS=samples.jsonl files from
+    # evaluate.py); the pool keeps free-text solutions, so without them that stage passes all.
+    if want curate && [ "${CURATE:-0}" = 1 ]; then
+        banner "curation: curate.py on simplescaling/data_ablation_full59K"
+        # shellcheck disable=SC2086
+        fresh "$OUT/curated/s1k.jsonl" || timed curate "$PYTHON" curate.py --pool simplescaling/data_ablation_full59K \
+            --decontaminate aime24 aime25 math500 gpqa --size 1000 --seed 0 --tokenizer "$model" \
+            --domain-model "${DOMAIN_MODEL:-Qwen/Qwen2.5-7B-Instruct}" ${ATTEMPTS:+--attempts $ATTEMPTS} \
+            --out "$OUT/curated/s1k.jsonl"
+        data=$OUT/curated/s1k.jsonl
+    fi
+
+    # Stage 2, training (§4.1, App. D): train.py's defaults are the paper's: 5 epochs, lr 1e-5
+    # with 5% warmup and cosine decay, AdamW (0.9, 0.95), weight decay 1e-4, global batch 16, bf16,
+    # block size 32768, loss on thinking + answer. FSDP full shard over the GPUs; gradient
+    # checkpointing because 32K-token sequences of a 32B model do not fit otherwise below 16 GPUs.
+    # The paper: 26 minutes on 16 H100s for s1K (s1K-1.1's longer R1 traces take longer).
+    if want train && ! fresh "$OUT/train/train_summary.json"; then
+        banner "training: train.py under FSDP ($ngpu GPUs)"
+        timed train "${launch[@]}" --config_file configs/fsdp.yaml train.py --model "$model" --data "$data" \
+            --out "$OUT/train" --gradient-checkpointing --micro-batch-size 1
+    fi
+
+    # Stage 3, evaluation (§4, Figure 1 and Table 3): greedy, budget forcing with thinking caps
+    # 512-8192 on AIME24, AIME25, MATH500 and GPQA Diamond (gated on the hub: accept its terms
+    # first), then extrapolation by suppressing the end of thinking 0-6 times ("Wait") under a
+    # 32K cap. Data-parallel over the GPUs (each process holds the whole model). Hours, not minutes.
+    if want eval; then
+        local ds
+        for ds in aime24 aime25 math500 gpqa; do
+            banner "evaluation: $ds"
+            timed "eval-$ds" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "$ds" \
+                --max-think 512 1024 2048 4096 8192 --max-answer 512 --out "$OUT/eval/$ds"
+            timed "eval-$ds-wait" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "$ds" \
+                --max-think 32768 --num-wait 0 2 4 6 --max-answer 512 --out "$OUT/eval/$ds-wait"
+        done
+    fi
+}
+
+PYTHON=${PYTHON:-python}
+[ "${SKIP_SETUP:-0}" = 1 ] || setup
 case "${1:-demo}" in
     test) shift; run_tests "$@" ;;
-    demo)
-        python budget_force.py --prompt "How many r in raspberry" --max-think 256
-        ;;
-    *) echo "usage: bash run.sh [demo|test [pytest args]]" >&2; exit 2 ;;
+    demo|smoke)
+        if [ "${PROFILE:-demo}" = s1 ]; then s1_recipe; else demo "${1:-demo}"; fi ;;
+    *) echo "usage: bash run.sh [demo|smoke|test [pytest args]]   (PROFILE=s1 for the paper's GPU recipe)" >&2; exit 2 ;;
 esac
