@@ -34,9 +34,9 @@ import statistics
 import sys
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import regex  # \p{L} in the byte-level split below (installed with transformers)
 from tqdm import tqdm
 
 DEFAULT_POOL = "simplescaling/data_ablation_full59K"
@@ -220,21 +220,50 @@ def load_solved(paths, strict=False):
     return solved, {"files": list(paths), "questions": len(seen), "solved": len(solved), "unusable rows": bad_total}
 
 
-def count_tokens(tokenizer, texts, batch_size=512, progress=True):
-    """Token count of each text. The fast (Rust) tokenizer does the work in batches. Its batch call
-    ran on one core when measured here, but it releases the GIL: one thread per core uses them all."""
+# GPT-2's pre-tokenizer regex, which byte-level BPE tokenizers (SmolLM2's GGUF, GPT-2, ...) apply
+# before BPE; BPE never merges across the pieces it cuts.
+BYTE_LEVEL_SPLIT = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+
+
+def splits_like_gpt2(config):
+    """True if a tokenizer.json config cuts text with exactly BYTE_LEVEL_SPLIT and nothing else."""
+    pre = config.get("pre_tokenizer") or {}
+    return (config.get("normalizer") is None and pre.get("type") == "ByteLevel"
+            and pre.get("use_regex", True) and not pre.get("add_prefix_space"))
+
+
+def count_tokens(tokenizer, texts, batch_size=1000, progress=True):
+    """Token count of each text, exactly as tokenizer(text, add_special_tokens=False) counts it.
+    For a plain byte-level tokenizer a text's count is the sum of its regex pieces' counts, so each
+    distinct piece (" the", " 2") is tokenized once and then looked up: about 3x less CPU than
+    encoding every 3,000-character trace in full, where the regex step is the slow part. Other
+    tokenizers, and texts holding special-token strings, are encoded in full, in batches."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
+    config = json.loads(backend.to_str()) if backend is not None else {}
+    pieces_add_up = splits_like_gpt2(config)
+    specials = [t["content"] for t in config.get("added_tokens", [])]
+    has_special = re.compile("|".join(map(re.escape, specials))) if specials else None
 
     def encode(batch):
         if backend is not None:
             return [len(e.ids) for e in backend.encode_batch_fast(batch, add_special_tokens=False)]
         return [len(ids) for ids in tokenizer(batch, add_special_tokens=False)["input_ids"]]
 
-    batches = [texts[i:i + batch_size] for i in range(0, len(texts), batch_size)]
+    piece_tokens = {}
     counts = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for c in tqdm(pool.map(encode, batches), total=len(batches), desc="counting tokens", disable=not progress):
-            counts.extend(c)
+    for start in tqdm(range(0, len(texts), batch_size), desc="counting tokens", disable=not progress):
+        batch = texts[start:start + batch_size]
+        if not pieces_add_up:
+            counts.extend(encode(batch))
+            continue
+        special = sorted(i for i, t in enumerate(batch) if has_special and has_special.search(t))
+        split = [[] if i in special else BYTE_LEVEL_SPLIT.findall(t) for i, t in enumerate(batch)]
+        new = sorted({p for pieces in split for p in pieces} - piece_tokens.keys())
+        piece_tokens.update(zip(new, encode(new)))
+        batch_counts = [sum(piece_tokens[p] for p in pieces) for pieces in split]
+        for i, n in zip(special, encode([batch[i] for i in special])):
+            batch_counts[i] = n
+        counts.extend(batch_counts)
     return counts
 
 

@@ -8,8 +8,8 @@ Two runs of the same pool, side by side:
   paper-like: an attempts file marks half the questions solved (the paper's difficulty filter
               kept 24,496 of 51,581), so only survivors are tokenized;
   worst case: no attempts file, so every row that passes quality is tokenized.
-Also near-duplicate detection, MinHash+LSH against exact all-pairs Jaccard on a sample (same
-answer, and the speed ratio). The CPU may be shared: the load average is printed with the times.
+Also, on samples: token counting (cached pieces against encoding each trace in full) and
+near-duplicate detection (MinHash+LSH against exact all-pairs Jaccard): same answers, speed ratios. The CPU may be shared: the load average is printed with the times.
 """
 import argparse
 import json
@@ -77,6 +77,7 @@ def main():
     parser.add_argument("--rows", type=int, default=59029)
     parser.add_argument("--size", type=int, default=1000)
     parser.add_argument("--pairs-sample", type=int, default=1000, help="questions for the all-pairs comparison")
+    parser.add_argument("--tokens-sample", type=int, default=5000, help="traces for the token-count comparison")
     args = parser.parse_args()
 
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -107,6 +108,18 @@ def main():
             results[name] = (wall, cpu, tokenized)
             print(f"--> {name}: {wall:.1f}s wall, {cpu:.1f}s CPU, {tokenized} traces tokenized, "
                   f"load average {load:.1f} -> {os.getloadavg()[0]:.1f}\n")
+
+        # token counts: summing cached piece counts against encoding every trace in full, side by side
+        tokenizer = curate.load_tokenizer()
+        traces = [r["thinking_trajectories"][0] for r in rows[: args.tokens_sample]]
+        t, c = time.time(), cpu_seconds()
+        fast = curate.count_tokens(tokenizer, traces, progress=False)
+        t_fast, c_fast = time.time() - t, cpu_seconds() - c
+        t, c = time.time(), cpu_seconds()
+        full = [len(e.ids) for e in tokenizer.backend_tokenizer.encode_batch_fast(traces, add_special_tokens=False)]
+        t_full, c_full = time.time() - t, cpu_seconds() - c
+        print(f"token counts of {len(traces)} traces: count_tokens {t_fast:.2f}s wall / {c_fast:.2f}s CPU, "
+              f"full batch encode {t_full:.2f}s / {c_full:.2f}s ({c_full / c_fast:.1f}x the CPU), same counts: {fast == full}")
 
         # near duplicates: MinHash + LSH against exact all-pairs Jaccard, side by side
         questions = [r["question"] for r in rows[: args.pairs_sample]]

@@ -12,6 +12,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import curate
 
@@ -257,10 +259,44 @@ def test_near_duplicates():
     assert curate.near_duplicates(texts, 0.8, progress=False) == {300, 301}  # deterministic
 
 
+TRICKY_TEXTS = ["", " ", "Wait, 12345 + 678 = 13023.", "x" * 5000, "don't it's we'll  they've\n\n\t  x",
+                "émigré naïve 中文 😀 \u200b", "$\\frac{a}{b}$ \\begin{align} x &= 1 \\end{align}",
+                "<|im_start|>think\nhmm<|im_end|> and <|im_start|>answer", "trailing spaces   ", "   leading",
+                "\n\n\n", "a\r\nb"] + [f"line {i} " * i for i in range(1, 1200, 7)]
+
+
 def test_count_tokens_matches_the_tokenizer(tokenizer):
-    texts = ["", "Wait, 12345 + 678 = 13023.", "x" * 5000] + [f"line {i} " * i for i in range(1, 1200, 7)]
+    assert curate.splits_like_gpt2(json.loads(tokenizer.backend_tokenizer.to_str()))  # the piece-sum path
+    expected = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in TRICKY_TEXTS]
+    assert curate.count_tokens(tokenizer, TRICKY_TEXTS, batch_size=16, progress=False) == expected
+
+
+def test_count_tokens_other_pre_tokenizers_are_encoded_in_full(tokenizer):
+    """A tokenizer whose pieces do not add up the same way (here: digits split first) takes the
+    plain batch path, and still counts exactly."""
+    from tokenizers import Tokenizer, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+    backend.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                     pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    other = PreTrainedTokenizerFast(tokenizer_object=backend)
+    assert not curate.splits_like_gpt2(json.loads(backend.to_str()))
+    expected = [len(other(t, add_special_tokens=False)["input_ids"]) for t in TRICKY_TEXTS]
+    assert curate.count_tokens(other, TRICKY_TEXTS, batch_size=16, progress=False) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(st.sampled_from(list("ab Zé中😀19$\\{}_'s\n\t\r<|>")) | st.characters(), max_size=40), max_size=6))
+def test_count_tokens_is_exact_on_any_text(tokenizer, texts):
     expected = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
-    assert curate.count_tokens(tokenizer, texts, batch_size=16, progress=False) == expected
+    assert curate.count_tokens(tokenizer, texts, batch_size=4, progress=False) == expected
+
+
+def test_count_tokens_on_real_solutions(tokenizer, shared_data):
+    texts = [json.loads(line)["solution"] for line in open(os.path.join(shared_data, "math500.jsonl"))]
+    expected = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    assert curate.count_tokens(tokenizer, texts, progress=False) == expected
 
 
 # -----------------------------------------------------------------------------
@@ -299,6 +335,18 @@ def test_cli_in_a_subprocess(tmp_path):
     failed = subprocess.run(cmd + ["--size", "1000"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert failed.returncode == 2 and "Traceback" not in failed.stderr
     assert failed.stderr.splitlines()[-1].startswith("error: --size 1000 but only")  # after the malformed-lines warning
+
+
+def test_hub_names_fail_cleanly_offline(tmp_path):
+    """The hub pool and hub evaluation sets need a network: without one, one line and exit 2."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    p = make_pool(tmp_path, n_good=8)
+    for extra, message in ((["--pool", "simplescaling/data_ablation_full59K"], "cannot load simplescaling/data_ablation_full59K"),
+                           (["--pool", p["pool"], "--decontaminate", "aime24"], "cannot load HuggingFaceH4/aime_2024")):
+        done = subprocess.run([sys.executable, os.path.join(ROOT, "curate.py"), "--out", str(tmp_path / "o.jsonl"), *extra],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.splitlines()[-1].startswith(f"error: {message}"), done.stderr
 
 
 # -----------------------------------------------------------------------------
