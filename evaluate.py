@@ -15,7 +15,8 @@ thousands separators, AIME's leading zeros, markdown emphasis).
 
     python evaluate.py --dataset math500 --max-think 512 1024 2048 --limit 100 --out runs/eval
     python evaluate.py --dataset data.jsonl --question-field prompt --answer-field target --num-wait 0 1 2
-    accelerate launch --num_processes 8 evaluate.py --dataset aime24 --max-think 4096 8192 16384
+    accelerate launch --num_processes 8 evaluate.py --dataset aime24 --max-think 4096 8192 16384   # 8 GPUs
+    accelerate launch --multi_gpu --num_processes 2 evaluate.py ...   # 2 CPU processes (gloo) on a GPU-less box
 
 Outputs in --out: samples.jsonl (one line per generation, appended as it arrives, so a rerun of the
 same command skips finished work), summary.json, scaling.png, and a table on stdout.
