@@ -74,11 +74,11 @@ demo() {
     local default_out=runs/demo
     [ "$1" = smoke ] && default_out=runs/smoke
     OUT=${OUT:-$default_out}
-    local pool_per_domain=250 easy_per_domain=25 eval_per_domain=20 size=800
+    local pool_per_domain=250 easy_per_domain=25 eval_per_domain=20 size=800 attempt_limit=300
     local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-7}" --batch-size 8 --micro-batch-size 8)
     local budgets=(16 32 64 128) adherence=(--max-think 256)
     if [ "$1" = smoke ]; then
-        pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24
+        pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24 attempt_limit=100
         train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
         budgets=(8 32) adherence=(--max-think 48 --limit 4)
     fi
@@ -102,14 +102,15 @@ demo() {
     fi
 
     # Stage 2, difficulty attempts (§2 "Difficulty": drop what base models solve without long
-    # thinking; ~1 min). The paper ran Qwen2.5-7B/32B-Instruct on every candidate; here the base
-    # model answers every pool question with one thinking token (R1 delimiters: under s1's, the base
-    # model closes its turn without answering), graded by evaluate.py against the pool's `attempt`.
+    # thinking; ~40 s). The paper ran Qwen2.5-7B/32B-Instruct on all 59K candidates; here the base
+    # model answers a random 300 of the ~1,100 (shuffled) pool questions with one thinking token (R1
+    # delimiters: under s1's the base model closes its turn without answering), graded by
+    # evaluate.py against the pool's `attempt`. evaluate.py resumes an interrupted run by itself.
     if want attempts && ! fresh "$OUT/attempts/summary.json" "$pool"; then
-        banner "2/6 difficulty attempts: the base model answers the pool without thinking (evaluate.py)"
-        rm -rf "$OUT/attempts"
+        banner "2/6 difficulty attempts: the base model answers pool questions without thinking (evaluate.py)"
+        fresh "$OUT/attempts/run.json" "$pool" || rm -rf "$OUT/attempts"  # attempts at an older pool
         timed attempts "$PYTHON" evaluate.py "${model[@]}" --dataset "$pool" --answer-field attempt \
-            --format r1 --max-think 1 --max-answer 12 --batch-size 32 --out "$OUT/attempts"
+            --limit $attempt_limit --format r1 --max-think 1 --max-answer 12 --batch-size 32 --out "$OUT/attempts"
     fi
 
     # Stage 3, curation (§2: quality, difficulty, diversity; ~10 s). Drops rows with missing
@@ -141,9 +142,12 @@ demo() {
     # Then format adherence: base vs trained model with a cap they should not need (~30 s).
     if want eval && ! fresh "$OUT/eval/summary.json" "$trained/train_summary.json" "$evalset"; then
         banner "5/6 evaluation: evaluate.py --max-think ${budgets[*]}"
-        rm -rf "$OUT/eval"
+        fresh "$OUT/eval/run.json" "$trained/train_summary.json" "$evalset" || rm -rf "$OUT/eval"  # an older model's
         timed eval "$PYTHON" evaluate.py --model "$trained" --dataset "$evalset" --max-think "${budgets[@]}" \
             --max-answer 16 --batch-size 16 --out "$OUT/eval"
+    fi
+    if want eval && ! fresh "$OUT/eval/adherence.json" "$trained/train_summary.json" "$evalset"; then
+        banner "5/6 format adherence: demo/adherence.py, base vs trained"
         timed adherence "$PYTHON" demo/adherence.py --dataset "$evalset" --models base "trained=$trained" \
             ${MODEL:+--base-model "$MODEL"} "${adherence[@]}" --out "$OUT/eval/adherence.json"
     fi
