@@ -555,10 +555,9 @@ def filter_pool(rows, solved=frozenset(), eval_index=None, near_threshold=0.8, p
     kept = [r for r in rows if question_key(r["question"]) not in solved]
     rows = stage("difficulty", kept, len(rows), {"solved by a model": len(rows) - len(kept)})
 
-    if eval_index:
-        kept = [r for r in tqdm(rows, desc="decontaminating", disable=not progress)
-                if not is_contaminated(r["question"], eval_index)]
-        rows = stage("decontamination", kept, len(rows), {"shares an 8-gram with an evaluation question": len(rows) - len(kept)})
+    kept = [r for r in tqdm(rows, desc="decontaminating", disable=not progress or not eval_index)
+            if not (eval_index and is_contaminated(r["question"], eval_index))]
+    rows = stage("decontamination", kept, len(rows), {"shares an 8-gram with an evaluation question": len(rows) - len(kept)})
 
     seen, kept = set(), []
     for r in rows:
