@@ -11,7 +11,7 @@ The paper starts from 59K questions with Gemini reasoning traces and keeps 1,000
                  probability proportional to 2^-rank by trace length (longest first) (Algorithm 1).
 It also removes questions that leak evaluation sets (any shared normalized word 8-gram) and exact
 and near duplicates. The paper's ablations are --strategy random | diverse | longest and --size 0
-(keep everything that passes the filters, the "full 59K-style" ablation).
+(keep everything that passes the filters, the paper's "full" ablation).
 
     python curate.py --out runs/s1k.jsonl                          # the hub pool, 1,000 rows
     python curate.py --pool pool.jsonl --attempts runs/eval/samples.jsonl \
@@ -591,8 +591,9 @@ def main(argv=None):
     parser.add_argument("--pool", default=DEFAULT_POOL, help="hub dataset id or a local .jsonl/.parquet file in its schema")
     parser.add_argument("--out", required=True, help="output JSONL; the report goes to <out without .jsonl>.report.json")
     parser.add_argument("--size", type=int, default=1000, help="rows to select; 0 keeps all that pass the filters")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="s1")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--strategy", choices=STRATEGIES, default="s1",
+                        help="s1: Algorithm 1; the paper's ablations: random, diverse (domains only), longest (length only)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same output bytes")
     parser.add_argument("--attempts", nargs="*", default=[], help="JSONL files with question and correct (evaluate.py's samples.jsonl)")
     parser.add_argument("--decontaminate", nargs="*", default=[], help=f"evaluation sets ({', '.join(EVAL_SETS)}) or JSONL files")
     parser.add_argument("--tokenizer", default=None, help="counts trace tokens: hub id, folder or .gguf (default: embedded model)")
