@@ -43,6 +43,18 @@ def timed_sweep(model, tokenizer, questions, batch_size, max_think, min_think, m
         return time.perf_counter() - start, time.process_time() - cpu_start, rows
 
 
+def timed_generate(model, tokenizer, questions, batch_size, new_tokens):
+    """Stock `model.generate` at a fixed length, as a reference for what batching can give here."""
+    prompts = [budget_force.build_prompt(tokenizer, q["question"]) for q in questions]
+    tokenizer.padding_side = "left"
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for i in range(0, len(prompts), batch_size):
+        enc = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        model.generate(**enc, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                       pad_token_id=tokenizer.pad_token_id)
+    return time.perf_counter() - start, time.process_time() - cpu_start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="hub id, folder or .gguf (default: embedded SmolLM2-135M-Instruct)")
@@ -52,6 +64,7 @@ def main():
     parser.add_argument("--max-answer", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--with-generate", action="store_true", help="also time stock model.generate (same lengths)")
     args = parser.parse_args()
     min_think = args.max_think if args.min_think is None else args.min_think
     if args.threads:
@@ -74,6 +87,13 @@ def main():
     # CPU time is the steadier number on a shared machine: other jobs stretch wall time, not it.
     print(f"speed-up batch {args.batch_size} / batch 1: {t_one / t_batch:.2f}x wall, {cpu_one / cpu_batch:.2f}x CPU time "
           f"(identical outputs: {same})")
+    if args.with_generate:
+        new_tokens = args.max_think + args.max_answer
+        g_batch, gcpu_batch = timed_generate(model, tokenizer, questions, args.batch_size, new_tokens)
+        g_one, gcpu_one = timed_generate(model, tokenizer, questions, 1, new_tokens)
+        print(f"stock model.generate, {new_tokens} new tokens each: batch 1 {g_one:.1f} s wall ({gcpu_one:.1f} s CPU), "
+              f"batch {args.batch_size} {g_batch:.1f} s wall ({gcpu_batch:.1f} s CPU): "
+              f"{g_one / g_batch:.2f}x wall, {gcpu_one / gcpu_batch:.2f}x CPU time")
 
 
 if __name__ == "__main__":
