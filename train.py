@@ -432,11 +432,11 @@ def train(args):
         log(f"resumed from {checkpoint} at step {step}")
     elif args.resume:
         log(f"--resume: no checkpoint in {args.out}, starting from scratch")
-    if main:  # keep the log in step with the checkpoint: drop lines written after it
+    if main:  # keep the log in step with the checkpoint: drop lines written after it (and a torn last line)
         kept = []
         if step and os.path.exists(log_path):
             with open(log_path) as f:
-                kept = [line for line in f if json.loads(line)["step"] <= step]
+                kept = [line for line in f if line.endswith("\n") and json.loads(line)["step"] <= step]
         with open(log_path, "w") as f:
             f.writelines(kept)
     if args.report_to:
@@ -445,7 +445,7 @@ def train(args):
     # --- loop ---------------------------------------------------------------------------------
     bar = tqdm(total=total_steps, initial=step, disable=not main, desc="train", dynamic_ncols=True)
     loss_value, tokens_seen, start = float("nan"), 0, time.time() - elapsed
-    session_start = time.time()  # tokens/s counts this session only (a resumed run starts anew)
+    session_start, cpu_start = time.time(), time.process_time()  # this session only (a resumed run starts anew)
     while step < total_steps and (budget is None or elapsed < budget):
         epoch, index = divmod(step, steps_per_epoch)
         batch = epoch_batches(len(examples), args.batch_size, epoch, args.seed)[index]
@@ -503,7 +503,8 @@ def train(args):
     # --- final model --------------------------------------------------------------------------
     summary = {"steps": step, "total_steps": total_steps, "epochs": step / steps_per_epoch, "final_loss": loss_value,
                "tokens": tokens_seen, "tokens_per_s": round(tokens_seen / max(time.time() - session_start, 1e-9), 1),
-               "train_seconds": round(elapsed, 1), "processes": world, "data": stats,
+               "train_seconds": round(elapsed, 1), "cpu_seconds": round(time.process_time() - cpu_start, 1),
+               "processes": world, "data": stats,
                "peak_memory_gb": round(peak_memory_gb(), 2), "args": vars(args)}
     save_final(accelerator, model, tokenizer, args.out, summary)
     log(f"done: {step} steps, final loss {loss_value:.4f}, {summary['tokens_per_s']:.0f} tokens/s "

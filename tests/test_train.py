@@ -45,6 +45,16 @@ def read_log(out):
         return [json.loads(line) for line in f]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread in this process and in the runs it starts (OMP_NUM_THREADS=1 in run_cli):
+    on a shared CPU, processes with a thread per core oversubscribe it and run ~10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny_dir(smol, tmp_path_factory):
     """A 2-layer, 32-wide Llama with SmolLM2's tokenizer and chat template: random weights, but the
@@ -197,12 +207,7 @@ def test_two_steps_from_gguf_save_a_checkpoint_that_reloads_identically(tmp_path
     out = str(tmp_path / "out")
     args = train.parse_args(["--data", data, "--out", out, "--max-steps", "2", "--batch-size", "1",
                              "--lr", "1e-4", "--mixed-precision", "no"])
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared CPU: 2 threads per process oversubscribe it ~10x slower
-    try:
-        model, summary = train.train(args)  # no --model: the embedded GGUF
-    finally:
-        torch.set_num_threads(threads)
+    model, summary = train.train(args)  # no --model: the embedded GGUF
     assert summary["steps"] == 2 and len(read_log(out)) == 2
     reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(out)
