@@ -75,7 +75,7 @@ demo() {
     [ "$1" = smoke ] && default_out=runs/smoke
     OUT=${OUT:-$default_out}
     local pool_per_domain=250 easy_per_domain=25 eval_per_domain=20 size=800 attempt_limit=300
-    local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-7}" --batch-size 8 --micro-batch-size 8)
+    local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-0}" --batch-size 8 --micro-batch-size 8)
     local budgets=(16 32 64 128) adherence=(--max-think 256)
     if [ "$1" = smoke ]; then
         pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24 attempt_limit=100
@@ -127,9 +127,10 @@ demo() {
     fi
 
     # Stage 4, training (§4.1: SFT on the curated traces, loss on the thinking and the answer only;
-    # ~5-6 min). The paper: 5 epochs at lr 1e-5, batch 16, 32B model, 26 min on 16 H100s. The demo:
-    # one epoch at lr 1e-4 (a 135M model learning a new format needs a larger step), batch 8,
-    # bf16 autocast on CPU, capped at TRAIN_MINUTES (the cosine schedule then follows the clock).
+    # ~5 min on 2 idle cores, 100 steps of ~3 s). The paper: 5 epochs at lr 1e-5, batch 16, a 32B
+    # model, 26 min on 16 H100s. The demo: one epoch at lr 1e-4 (a 135M model learning a new format
+    # needs a larger step), batch 8, bf16 autocast on CPU. TRAIN_MINUTES=N caps the wall clock (the
+    # cosine schedule then follows the clock): predictable time, but fewer steps on a busy machine.
     if want train && ! fresh "$trained/train_summary.json" "$curated"; then
         banner "4/6 training: train.py"
         timed train "$PYTHON" train.py "${model[@]}" --data "$curated" --out "$trained" --lr 1e-4 \
