@@ -287,16 +287,25 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
     logits = model(input_ids=tokens[:, :width], attention_mask=attention_mask[:, :width],
                    position_ids=position_ids[:, :width], use_cache=True, logits_to_keep=1,
                    **{cache_arg: cache}).logits[:, -1, :]
+    active = torch.arange(batch, device=device)  # rows still generating: finished rows leave the batch
     for length in range(width, total):
-        scores = forcer(tokens[:, :length], logits)
-        next_tokens = scores.argmax(dim=-1)  # one finite entry per row: the forcer's decision
+        if len(active) < batch:  # finished rows get dummy scores: the forcer ignores them
+            scores = logits.new_zeros((batch, logits.shape[-1]))
+            scores[active] = logits
+        else:
+            scores = logits
+        next_tokens = forcer(tokens[:, :length], scores).argmax(dim=-1)  # one finite entry per row: the decision
         tokens[:, length] = next_tokens
         if streamer is not None:
             streamer.put(next_tokens[:1].cpu())
         if forcer.done():
             break
-        logits = model(input_ids=next_tokens[:, None], attention_mask=attention_mask[:, :length + 1],
-                       position_ids=position_ids[:, length:length + 1], use_cache=True,
+        running = torch.tensor([forcer.rows[i]["phase"] != "done" for i in active.tolist()], device=device)
+        if not running.all():  # drop finished rows from the cache instead of decoding padding for them
+            cache.batch_select_indices(running.nonzero().squeeze(1))
+            active = active[running]
+        logits = model(input_ids=next_tokens[active, None], attention_mask=attention_mask[active, :length + 1],
+                       position_ids=position_ids[active, length:length + 1], use_cache=True,
                        **{cache_arg: cache}).logits[:, -1, :]
     if streamer is not None:
         streamer.end()
