@@ -180,14 +180,17 @@ def render_example(tokenizer, row, fmt="s1", question_field="question", thinking
 def tokenize_example(tokenizer, row, block_size, fmt="s1", question_field="question", thinking_field=None, attempt_field=None):
     """row -> {"input_ids", "labels"} (HF convention: labels at the same positions, -100 = not trained),
     truncated to block_size. Raises ValueError for a row missing a field or a prompt that leaves no
-    room to train. Labels are masked by position, never by token id: pad = eos = <|im_end|> in
-    SmolLM, and masking that id would stop the model from learning to end its turn."""
+    room to train."""
     prompt, turn = render_example(tokenizer, row, fmt, question_field, thinking_field, attempt_field)
+    return make_example(prompt, turn, block_size)
+
+
+def make_example(prompt, turn, block_size):
+    """Labels are masked by position, never by token id: pad = eos = <|im_end|> in SmolLM, and
+    masking that id would stop the model from learning to end its turn."""
     if len(prompt) >= block_size:
-        raise ValueError(f"the prompt is {len(prompt)} tokens, block size {block_size} leaves no room to train")
-    input_ids = (prompt + turn)[:block_size]
-    labels = ([-100] * len(prompt) + turn)[:block_size]
-    return {"input_ids": input_ids, "labels": labels}
+        raise ValueError(f"prompt longer than the block size ({block_size} tokens): no room to train")
+    return {"input_ids": (prompt + turn)[:block_size], "labels": ([-100] * len(prompt) + turn)[:block_size]}
 
 
 def build_dataset(rows, tokenizer, block_size, fmt="s1", question_field="question", thinking_field=None, attempt_field=None):
@@ -197,14 +200,12 @@ def build_dataset(rows, tokenizer, block_size, fmt="s1", question_field="questio
     for row in rows:
         try:
             prompt, turn = render_example(tokenizer, row, fmt, question_field, thinking_field, attempt_field)
-            if len(prompt) >= block_size:
-                raise ValueError(f"prompt longer than the block size ({block_size})")
+            examples.append(make_example(prompt, turn, block_size))
         except ValueError as e:
             reason = str(e).split(" (its fields")[0]
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
         truncated += len(prompt) + len(turn) > block_size
-        examples.append(tokenize_example(tokenizer, row, block_size, fmt, question_field, thinking_field, attempt_field))
     stats = {"rows": len(rows), "examples": len(examples), "truncated": truncated, "skipped": sum(skipped.values()),
              "skip_reasons": skipped}
     if not examples:

@@ -129,7 +129,7 @@ def test_truncation_keeps_prompt_and_is_counted(smol):
     examples, stats = train.build_dataset([long_row, rows(1)[0], {"question": "no trace"}], tok, 60)
     assert stats["truncated"] == 1 and stats["examples"] == 2 and stats["skipped"] == 1
     assert "thinking_trajectories" in next(iter(stats["skip_reasons"]))
-    with pytest.raises(ValueError, match="no room"):
+    with pytest.raises(ValueError, match="no room to train"):
         train.tokenize_example(tok, rows(1)[0], 10)
     with pytest.raises(ValueError, match="no trainable rows"):
         train.build_dataset(rows(3), tok, 10)
