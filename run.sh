@@ -78,7 +78,7 @@ demo() {
     local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-0}" --batch-size 8 --micro-batch-size 8)
     local budgets=(16 32 64 128) adherence=(--max-think 256)
     if [ "$1" = smoke ]; then
-        pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24 attempt_limit=100
+        pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24 attempt_limit=32
         train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
         budgets=(8 32) adherence=(--max-think 48 --limit 4)
     fi

@@ -102,7 +102,7 @@ def test_smoke_chain(smol_dir, tmp_path):
     """`bash run.sh smoke`: every stage runs and hands over to the next; then a rerun reuses all."""
     out = tmp_path / "smoke"
     env = {**os.environ, "SKIP_SETUP": "1", "PYTHON": sys.executable, "MODEL": smol_dir, "OUT": str(out)}
-    r = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for f in ("data/pool.jsonl", "data/eval.jsonl", "attempts/samples.jsonl", "curated/s1k.jsonl",
               "curated/s1k.report.json", "train/config.json", "train/train_summary.json", "eval/samples.jsonl",
