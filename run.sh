@@ -10,7 +10,7 @@
 #
 # Knobs (environment): OUT (output folder), MODEL (the base model every stage uses), STAGES (which
 # stages run; default "data attempts curate train eval report"), SKIP_SETUP=1 (use the python on PATH
-# as it is, no venv or pip). Each stage writes its own folder under $OUT and is skipped when that
+# as it is, no venv or pip), DRY_RUN=1 (print each stage's command instead of running it). Each stage writes its own folder under $OUT and is skipped when that
 # output is newer than its input (make's rule): delete a stage's folder to redo it and what follows.
 #
 # Every mode starts with the same set-up, so each command works on a fresh machine.
@@ -59,6 +59,7 @@ fresh() {
 banner() { printf '\n=== %s\n' "$*"; }
 timed() {  # timed NAME command...: run it and append its wall time to $OUT/timings.txt
     local name=$1 t0=$SECONDS; shift
+    if [ "${DRY_RUN:-0}" = 1 ]; then echo "+ $*"; return; fi  # DRY_RUN=1: print the commands only
     "$@"
     echo "$name $((SECONDS - t0)) s" | tee -a "$OUT/timings.txt"
 }
