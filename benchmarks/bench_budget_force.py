@@ -30,10 +30,15 @@ LONG_QUESTION = (
 )
 
 
-def timed(fn):
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
+def median_seconds(first, second, repeats):
+    """Run the two contenders alternately; median wall time of each."""
+    times = ([], [])
+    for _ in range(repeats):
+        for fn, bucket in zip((first, second), times):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def restart_baseline(model, tok, question, max_think, num_wait, max_answer):
@@ -93,11 +98,7 @@ def main():
                                           do_sample=False, max_new_tokens=n_new, min_new_tokens=n_new,
                                           pad_token_id=tok.pad_token_id)
     assert run_generate().shape[1] - prompt_ids.shape[1] == n_new
-    loop_times, generate_times = [], []
-    for _ in range(args.repeats):
-        loop_times.append(timed(run_loop)[0])
-        generate_times.append(timed(run_generate)[0])
-    loop_s, generate_s = statistics.median(loop_times), statistics.median(generate_times)
+    loop_s, generate_s = median_seconds(run_loop, run_generate, args.repeats)
     print(f"(a) {n_new} new tokens, batch 1: budget_force loop {loop_s:.3f} s ({n_new / loop_s:.1f} tok/s), "
           f"stock generate {generate_s:.3f} s ({n_new / generate_s:.1f} tok/s)")
     print(f"(a) loop / generate = {loop_s / generate_s:.3f}  (target <= 1.05)")
@@ -109,11 +110,7 @@ def main():
     restart = lambda: restart_baseline(model, tok, LONG_QUESTION, **settings)  # noqa: E731
     reference = single()
     same = restart() == reference["completion_ids"]
-    single_times, restart_times = [], []
-    for _ in range(args.repeats):
-        single_times.append(timed(single)[0])
-        restart_times.append(timed(restart)[0])
-    single_s, restart_s = statistics.median(single_times), statistics.median(restart_times)
+    single_s, restart_s = median_seconds(single, restart, args.repeats)
     print(f"(b) prompt {prompt_len} tokens, {reference['waits']} Waits, {reference['thinking_tokens']} thinking "
           f"tokens, {len(reference['completion_ids'])} new tokens; identical tokens: {same}")
     print(f"(b) restart-after-Wait {restart_s:.3f} s, single pass {single_s:.3f} s")
