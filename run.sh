@@ -69,7 +69,7 @@ timed() {  # timed NAME command...: run it and append its wall time to $OUT/timi
 # instead of competition math, SmolLM2-135M-Instruct instead of Qwen2.5-32B-Instruct, budgets of
 # 16-128 thinking tokens instead of 512-8192. What it keeps: the s1 data schema, every curation
 # stage, the s1 chat format and loss masking, budget forcing and the paper's metrics.
-# $1 = full | smoke (smoke: the same commands on tiny sizes).
+# $1 = demo | smoke (smoke: the same commands on tiny sizes, for CI).
 # ---------------------------------------------------------------------------------------------
 demo() {
     local default_out=runs/demo
