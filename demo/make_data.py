@@ -158,8 +158,11 @@ def question_key(question):
 def generate(rng, domain, count, sizes, seen):
     """`count` new questions of one domain, sizes cycled so every size is equally common; `seen`
     (question keys already used, updated here) keeps them distinct across domains and files."""
-    rows, sizes = [], list(sizes)
+    rows, sizes, tries = [], list(sizes), 0
     while len(rows) < count:
+        tries += 1
+        if tries > 1000 + 100 * count:  # e.g. more one-digit questions than there are
+            raise ValueError(f"cannot draw {count} distinct {domain} questions of {sizes} digits; ask for fewer")
         size = sizes[len(rows) % len(sizes)]
         operands = sample_operands(rng, domain, size)
         question, trace, answer = SOLVERS[domain](*operands)

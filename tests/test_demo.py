@@ -85,17 +85,20 @@ def test_pool_schema_bait_and_held_out_eval(tmp_path):
 
 def test_same_seed_same_bytes(tmp_path):
     for name in ("a", "b"):
-        make_data.main(["--out", str(tmp_path / name), "--pool-per-domain", "20", "--eval-per-domain", "3"])
+        make_data.main(["--out", str(tmp_path / name), "--pool-per-domain", "20", "--easy-per-domain", "5",
+                        "--eval-per-domain", "3"])
     for f in ("pool.jsonl", "eval.jsonl"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
-    make_data.main(["--out", str(tmp_path / "c"), "--seed", "1", "--pool-per-domain", "20", "--eval-per-domain", "3"])
+    make_data.main(["--out", str(tmp_path / "c"), "--seed", "1", "--pool-per-domain", "20", "--easy-per-domain", "5",
+                    "--eval-per-domain", "3"])
     assert (tmp_path / "a" / "pool.jsonl").read_bytes() != (tmp_path / "c" / "pool.jsonl").read_bytes()
 
 
 def test_bad_input_exits_2(tmp_path):
-    r = subprocess.run([sys.executable, "demo/make_data.py", "--out", str(tmp_path), "--pool-per-domain", "0"],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
+    for bad in (["--pool-per-domain", "0"], ["--easy-per-domain", "200"]):  # the second: only 81 one-digit sums
+        r = subprocess.run([sys.executable, "demo/make_data.py", "--out", str(tmp_path), *bad],
+                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
 
 
 def test_smoke_chain(smol_dir, tmp_path):
