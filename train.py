@@ -428,6 +428,8 @@ def train(args):
             state = json.load(f)
         if state["run"] != run_key:
             raise ValueError(f"{checkpoint} belongs to a different run ({state['run']} vs now {run_key}): same data and flags, or a new --out")
+        if accelerator.distributed_type == DistributedType.FSDP:
+            init_optimizer_state(optimizer)
         accelerator.load_state(os.path.join(checkpoint, "resume"))  # weights, optimizer, RNG
         step, elapsed = state["step"], state["elapsed"]
         log(f"resumed from {checkpoint} at step {step}")
@@ -513,6 +515,25 @@ def train(args):
     if args.report_to:
         accelerator.end_training()
     return accelerator.unwrap_model(model), summary
+
+
+def init_optimizer_state(optimizer):
+    """Give AdamW its per-parameter state (zeros) without moving a weight: one step at lr 0 on zero
+    gradients. Under FSDP, accelerate loads a sharded optimizer checkpoint with
+    torch.distributed.checkpoint, which fills in only the entries the optimizer already has; a fresh
+    optimizer has none, so it would silently resume with fresh moments (seen on a GPU: the loss left
+    the uninterrupted curve from the second step after resume)."""
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # the torch optimizer inside accelerate's wrapper
+    lrs = [group["lr"] for group in optimizer.param_groups]
+    for group in optimizer.param_groups:
+        group["lr"] = 0.0
+        for p in group["params"]:
+            if p.grad is None and p.numel() > 0:  # numel 0: not in this process's FSDP shard, no state
+                p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
 
 
 def peak_memory_gb():

@@ -289,3 +289,56 @@ def test_fsdp_config_loads_and_shards_fully():
     assert c.distributed_type == "FSDP" and c.mixed_precision == "bf16"
     assert f["fsdp_sharding_strategy"] == "FULL_SHARD" and f["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
     assert f["fsdp_cpu_ram_efficient_loading"] and f["fsdp_sync_module_states"]
+
+
+# --- FSDP's sharded optimizer checkpoint (the GPU path, here on CPU over gloo) ------------------
+FSDP_OPTIMIZER_ROUND_TRIP = r"""
+import os, socket, sys, tempfile, torch, torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.default_planner import DefaultLoadPlanner
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP, StateDictType
+import train
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1")
+dist.init_process_group("gloo")
+
+def fresh():
+    torch.manual_seed(0)
+    model = FSDP(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.LayerNorm(8), torch.nn.Linear(8, 2)),
+                 device_id=torch.device("cpu"), use_orig_params=True)
+    return model, torch.optim.AdamW(train.param_groups(model, 0.1), lr=1e-2)
+
+# Three steps, then save the optimizer as accelerate does under SHARDED_STATE_DICT (dcp.save) ...
+model, optimizer = fresh()
+for _ in range(3):
+    model(torch.randn(4, 8)).sum().backward(); optimizer.step(); optimizer.zero_grad()
+folder = tempfile.mkdtemp()
+with FSDP.state_dict_type(model, StateDictType.SHARDED_STATE_DICT):
+    dcp.save({"optimizer": FSDP.optim_state_dict(model, optimizer)}, checkpoint_id=folder)
+
+# ... and load it as accelerate does: dcp.load fills the template the new optimizer provides.
+for init in (False, True):
+    model2, optimizer2 = fresh()
+    weights = [p.detach().clone() for p in model2.parameters()]
+    if init:
+        train.init_optimizer_state(optimizer2)
+        assert all(torch.equal(a, b) for a, b in zip(weights, model2.parameters())), "a weight moved"
+    with FSDP.state_dict_type(model2, StateDictType.SHARDED_STATE_DICT):
+        state = {"optimizer": FSDP.optim_state_dict(model2, optimizer2)}
+        dcp.load(state, storage_reader=dcp.FileSystemReader(folder), planner=DefaultLoadPlanner())
+        optimizer2.load_state_dict(FSDP.optim_state_dict_to_load(model=model2, optim=optimizer2, optim_state_dict=state["optimizer"]))
+    restored = [q in optimizer2.state and torch.equal(optimizer.state[p]["exp_avg_sq"], optimizer2.state[q]["exp_avg_sq"])
+                and float(optimizer2.state[q]["step"]) == 3 for p, q in zip(model.parameters(), model2.parameters())]
+    print("init" if init else "fresh", sum(restored), "of", len(restored))
+"""
+
+
+def test_fsdp_resume_restores_adam_state(tmp_path):
+    """A fresh optimizer gives torch.distributed.checkpoint an empty template, so nothing is loaded
+    into it (what tests/test_gpu.py caught on an H200: the resumed loss left the curve one step after
+    resume); train.init_optimizer_state, called before load_state under FSDP, fixes it."""
+    r = run_cli("-c", FSDP_OPTIMIZER_ROUND_TRIP)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "fresh 0 of 6" in r.stdout and "init 6 of 6" in r.stdout, r.stdout
