@@ -198,8 +198,9 @@ def normalized_words(text):
 
 
 def question_key(text):
-    """Whitespace, case and punctuation do not make a question different."""
-    return " ".join(normalized_words(text))
+    """Whitespace, case and punctuation do not make a question different; operators do:
+    "What is 73 + 65?" and "What is 73 - 65?" are two questions, "$2x+3$" and "2x + 3" one."""
+    return " ".join(re.findall(r"[a-z0-9]+|[-+*/^=<>!%]", text.lower()))
 
 
 def load_solved(paths, strict=False):

@@ -150,8 +150,8 @@ def make_row(domain, question, trace, answer, size, seed):
 
 
 def question_key(question):
-    """Lower-cased words without punctuation, as curate.py compares questions: "What is 73 + 65?"
-    and "What is 73 - 65?" are the same key, so such a pair counts as a duplicate."""
+    """Lower-cased words without punctuation or operators: stricter than curate.py's key, so the
+    pool never holds "What is 73 + 65?" next to "What is 73 - 65?" (near-duplicates to MinHash)."""
     return " ".join(re.findall(r"[a-z0-9]+", question.lower()))
 
 

@@ -249,6 +249,12 @@ def test_decontamination_uses_normalized_word_8_grams():
     assert not curate.is_contaminated("How many positive divisors does 360 have?", index)
 
 
+def test_question_key_ignores_case_spacing_and_punctuation_but_not_operators():
+    assert curate.question_key("What is $2x+3$?") == curate.question_key("what is 2x + 3")
+    assert curate.question_key("What is 73 + 65?") != curate.question_key("What is 73 - 65?")
+    assert curate.question_key("Is 7 > 5?") != curate.question_key("Is 7 < 5?")
+
+
 def test_near_duplicates():
     rng = random.Random(1)
     texts = [random_question(rng) for _ in range(300)]
