@@ -286,12 +286,13 @@ def micro_step_loss(model, batch):
     """Summed cross-entropy over the trained positions of one micro-batch (not yet normalized).
     use_cache=False matters twice: no KV cache is needed in training, and with one transformers
     ignores the packing in position_ids (attention would leak across examples).
-    Only trained positions are upcast to float32: full-vocabulary float32 logits for a 32K-token
-    block would cost more memory than the model."""
-    logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
-    targets = batch["labels"][:, 1:]
-    keep = targets != -100
-    return F.cross_entropy(logits[:, :-1][keep].float(), targets[keep], reduction="sum")
+    Logits are computed at trained positions only (logits_to_keep): the prompt's positions would
+    cost lm_head time, and full-vocabulary logits for a 32K-token block more memory than the model."""
+    targets = batch["labels"][0, 1:]  # collate packs a micro-batch into one row
+    keep = (targets != -100).nonzero().squeeze(1)  # positions whose next token is trained
+    logits = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False,
+                   logits_to_keep=keep).logits[0]
+    return F.cross_entropy(logits.float(), targets[keep], reduction="sum")
 
 
 # ---------------------------------------------------------------------------------------------
