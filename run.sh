@@ -75,7 +75,7 @@ demo() {
     local default_out=runs/demo
     [ "$1" = smoke ] && default_out=runs/smoke
     OUT=${OUT:-$default_out}
-    local pool_per_domain=250 easy_per_domain=25 eval_per_domain=20 size=640 attempt_limit=300
+    local pool_per_domain=250 easy_per_domain=25 eval_per_domain=20 size=800 attempt_limit=300
     local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-0}" --batch-size 8 --micro-batch-size 8)
     local budgets=(16 32 64 128) adherence=(--max-think 160 --batch-size 32)
     if [ "$1" = smoke ]; then
@@ -83,12 +83,23 @@ demo() {
         train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
         budgets=(8 32) adherence=(--max-think 48 --limit 4)
     fi
-    local model=(${MODEL:+--model "$MODEL"})
     mkdir -p "$OUT"
     local data=$OUT/data pool=$OUT/data/pool.jsonl evalset=$OUT/data/eval.jsonl
     local attempts=$OUT/attempts/samples.jsonl curated=$OUT/curated/s1k.jsonl trained=$OUT/train
     echo "demo ($1) -> $OUT; stages: $STAGES"
     echo "# $(date -u '+%F %T') UTC: bash run.sh $1" >> "$OUT/timings.txt"
+
+    # Stage 0, the base model (~15 s, once). The embedded SmolLM2-135M-Instruct ships as a GGUF,
+    # which every stage would dequantize again (~15 s each); save it once as a plain HF folder
+    # (same float32 weights) and give that to every stage. MODEL=<hub id or folder> skips this.
+    if [ -z "${MODEL:-}" ]; then
+        if [ ! -f "$OUT/base/config.json" ]; then
+            banner "0/6 base model: demo/export_model.py"
+            timed base "$PYTHON" demo/export_model.py --out "$OUT/base"
+        fi
+        MODEL=$OUT/base
+    fi
+    local model=(--model "$MODEL")
 
     # Stage 1, data (stands in for collecting the 59K pool, paper §2; ~1 s). A seeded generator
     # writes a candidate pool in the s1 59K schema (question, solution, cot_type, source_type,
@@ -128,10 +139,11 @@ demo() {
     fi
 
     # Stage 4, training (§4.1: SFT on the curated traces, loss on the thinking and the answer only;
-    # ~5.5 min on 2 idle cores, 80 steps of ~4 s). The paper: 5 epochs at lr 1e-5, batch 16, a 32B
+    # ~6 min on 2 idle cores, 100 steps of ~3.5 s). The paper: 5 epochs at lr 1e-5, batch 16, a 32B
     # model, 26 min on 16 H100s. The demo: one epoch at lr 1e-4 (a 135M model learning a new format
-    # needs a larger step), batch 8, bf16 autocast on CPU (2x faster than float32 here). TRAIN_MINUTES=N caps the wall clock (the
-    # cosine schedule then follows the clock): predictable time, but fewer steps on a busy machine.
+    # needs a larger step), batch 8, bf16 autocast on CPU (2x faster than float32 here).
+    # TRAIN_MINUTES=N caps the wall clock (the cosine schedule then follows the clock):
+    # predictable time, but fewer steps on a busy machine.
     if want train && ! fresh "$trained/train_summary.json" "$curated"; then
         banner "4/6 training: train.py"
         timed train "$PYTHON" train.py "${model[@]}" --data "$curated" --out "$trained" --lr 1e-4 \
