@@ -2,8 +2,8 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end, as one script to read top to bottom.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct,
-#                             ~10 minutes on 2 CPU cores; everything lands in runs/demo/
-#   bash run.sh smoke         the same chain on tiny data, a few training steps, two budgets (~2-3 min;
+#                             ~10 minutes on 2 idle CPU cores (+1 for the first set-up); outputs in runs/demo/
+#   bash run.sh smoke         the same chain on tiny data, a few training steps, two budgets (~1 min;
 #                             tests/test_demo.py runs it so a broken chain cannot land)
 #   bash run.sh test          set up, then run the test suite
 #   PROFILE=s1 bash run.sh    the paper's recipe on GPUs: s1K-1.1, Qwen2.5-32B-Instruct, FSDP, AIME/MATH/GPQA
