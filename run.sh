@@ -135,7 +135,7 @@ demo() {
         local attempt_files=()
         [ -f "$attempts" ] && attempt_files=(--attempts "$attempts")
         timed curate "$PYTHON" curate.py --pool "$pool" "${attempt_files[@]}" --decontaminate "$evalset" \
-            --size $size --seed 0 --out "$curated" ${MODEL:+--tokenizer "$MODEL"}
+            --size $size --seed 0 --out "$curated" --tokenizer "$MODEL"
     fi
 
     # Stage 4, training (§4.1: SFT on the curated traces, loss on the thinking and the answer only;
@@ -163,7 +163,7 @@ demo() {
     if want eval && ! fresh "$OUT/eval/adherence.json" "$trained/train_summary.json" "$evalset"; then
         banner "5/6 format adherence: demo/adherence.py, base vs trained"
         timed adherence "$PYTHON" demo/adherence.py --dataset "$evalset" --models base "trained=$trained" \
-            ${MODEL:+--base-model "$MODEL"} "${adherence[@]}" --out "$OUT/eval/adherence.json"
+            --base-model "$MODEL" "${adherence[@]}" --out "$OUT/eval/adherence.json"
     fi
 
     # Stage 6, the results table (below) and results.json.

@@ -12,18 +12,14 @@ import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
-import budget_force  # noqa: E402
+import train  # noqa: E402  (its loader already clears the GGUF's stale quantizer mark)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder to write (replaced atomically)")
     args = parser.parse_args()
-    model, tokenizer = budget_force.load_model(None)  # the embedded GGUF, float32 on CPU
-    # transformers refuses to save a model that carries a quantizer mark; the tensors are already
-    # dequantized, so dropping the mark loses nothing.
-    model.hf_quantizer = None
-    model.config.__dict__.pop("quantization_config", None)
+    model, tokenizer = train.load_model(None), train.load_tokenizer(None)  # the embedded GGUF, float32
     tmp = args.out.rstrip("/") + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
