@@ -199,6 +199,33 @@ def test_bad_input_exits_2_with_one_line(tiny_dir, tmp_path):
         train.load_rows(str(tmp_path / "bad.jsonl"))
 
 
+# --- precision: bf16 only where it is fast ----------------------------------------------------
+# The environment that makes torch run like an AVX2-only CPU (no AVX-512, no AMX): bf16 matmuls
+# then go through the slow emulated path, as on most laptops.
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def test_auto_precision_follows_the_measured_bf16_speed(monkeypatch):
+    monkeypatch.setattr(train, "bf16_matmul_speedup", lambda: 1 / 80)  # AVX2 only: emulated bf16
+    assert train.choose_precision("auto", "cpu")[0] == "no"
+    monkeypatch.setattr(train, "bf16_matmul_speedup", lambda: 4.0)  # AVX-512-BF16 / AMX
+    assert train.choose_precision("auto", "cpu")[0] == "bf16"
+    monkeypatch.setattr(train, "bf16_matmul_speedup", lambda: 1 / 0)  # an explicit choice is never probed
+    assert train.choose_precision("bf16", "cpu") == ("bf16", "asked for")
+    assert train.choose_precision("no", "cpu") == ("no", "asked for")
+
+
+def test_auto_precision_is_float32_on_an_avx2_only_cpu(tiny_dir, tiny_data, tmp_path):
+    """The real probe, on a CPU limited to AVX2 (real or emulated): train.py with no precision flag
+    trains in float32 and says why."""
+    out = str(tmp_path / "avx2")
+    flags = [f for f in TINY if f not in ("--mixed-precision", "no")] + ["--max-steps", "1"]  # the last wins
+    r = run_cli("train.py", "--model", tiny_dir, "--data", tiny_data, "--out", out, *flags, env=AVX2_ONLY)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "precision: float32 (a bf16 matmul runs at 1/" in r.stdout
+    assert json.load(open(os.path.join(out, "train_summary.json")))["mixed_precision"] == "no"
+
+
 # --- the embedded GGUF model: two steps, save, reload ----------------------------------------
 def test_two_steps_from_gguf_save_a_checkpoint_that_reloads_identically(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
