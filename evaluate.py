@@ -93,22 +93,56 @@ def last_answer_line(text):
     return m.start(), rest[0] if rest else ""
 
 
+# Markdown emphasis around an answer: `**73**`, `__x__`. An opener is not glued to a letter or
+# digit before it, so the power `2**3` is left alone.
+EMPHASIS = re.compile(r"(?<![A-Za-z0-9*_])(\*\*|__)(?=\S)(.+?)(?<=\S)\1(?![A-Za-z0-9])")
+
+
+def strip_emphasis(s):
+    s = EMPHASIS.sub(r"\2", s)
+    # A pair cut in two by the extraction ("**Final Answer**: **73" leaves `73**`) leaves one
+    # marker at an end, where it cannot be an operator.
+    return re.sub(r"^(?:\*\*|__)|(?:\*\*|__)$", "", s.strip())
+
+
+def boxed_whole(s):
+    """The content of s when s is one \\boxed{...} (or \\fbox{...}) and nothing else, else None:
+    `\\boxed{2}^{2}` is not a box around 2."""
+    m = re.match(r"\\(?:boxed|fbox)\s*\{", s)
+    if not m:
+        return None
+    depth, i = 1, m.end()
+    while i < len(s) and depth:
+        depth += {"{": 1, "}": -1}.get(s[i], 0)
+        i += 1
+    return s[m.end():i - 1] if depth == 0 and i == len(s) else None
+
+
+def wraps_whole(s, left, right):
+    """Do the delimiters left ... right enclose all of s, with no other such delimiter inside?
+    (`$1$ or $2$` starts and ends with $ but is two formulas.)"""
+    if not (s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right)):
+        return False
+    inner = s[len(left):len(s) - len(right)]
+    if left.startswith("$"):
+        return not re.search(r"(?<!\\)\$", inner)  # an escaped \$ is a currency sign, not a delimiter
+    return left not in inner and right not in inner
+
+
 def clean_answer(answer):
     """Strip what wraps an answer but is not part of it: markdown emphasis, $ and \\[ \\] math
-    delimiters, "The final answer is", "I hope it is correct.", a final period."""
-    s = answer.strip()
-    s = s.replace("**", "").replace("__", "")  # math-verify reads `**73**` as `73**` (math-verify#76)
+    delimiters, a whole-answer \\boxed{}, "The final answer is", "I hope it is correct.", a final
+    period. A wrapper goes only when it wraps the whole answer: `$1$ or $2$` keeps its dollars."""
+    s = strip_emphasis(answer)  # math-verify reads `**73**` as `73**` (math-verify#76)
     s = re.sub(r"\s*I hope it is correct\.?\s*$", "", s, flags=re.IGNORECASE)
     s = re.sub(r"^(?:so,?\s*|therefore,?\s*|thus,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is\s*:?\s*",
                "", s, flags=re.IGNORECASE)
     for _ in range(3):  # peel nested wrappers like `$\boxed{5}$.`
-        s = s.strip().rstrip(".").strip()
+        s = re.sub(r"(?<!\.)\.$", "", s.strip()).strip()  # a full stop, not the end of an ellipsis
         for left, right in (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)")):
-            if s.startswith(left) and s.endswith(right) and len(s) >= len(left) + len(right):
+            if wraps_whole(s, left, right):
                 s = s[len(left):len(s) - len(right)]
-        boxed = last_boxed(s)
-        if boxed and boxed[0] == 0 and s.rstrip().endswith("}"):
-            s = boxed[1]
+        s = boxed_whole(s) or s
     return s.strip()
 
 
@@ -136,15 +170,41 @@ def extract_answer(response):
 # -----------------------------------------------------------------------------
 # 2. is the extracted answer right?
 
+def latex_sub(pattern, repl, s):
+    r"""re.sub for a pattern that starts with a backslash, never matching at the second backslash
+    of a row break `\\`: in `1 \\ 2` the `\ ` is not LaTeX's spacing command."""
+    def keep_row_breaks(m):
+        if m.group(0) == "\\\\":
+            return m.group(0)
+        return repl(m) if callable(repl) else m.expand(repl)
+    return re.sub(r"\\\\|" + pattern, keep_row_breaks, s)
+
+
+def respace(m):
+    r"""LaTeX spacing `\,` `\:` `\;` `\ ` between digits is a thousands separator (1\,000): gone.
+    Elsewhere it separates tokens (`\pi\,r` is not `\pir`): one plain space. `\!` (negative
+    space, as in 10,\!080) always goes."""
+    if m.group(0) == "\\!":
+        return ""
+    before, after = m.string[m.start() - 1:m.start()], m.string[m.end():m.end() + 1]
+    return "" if before.isdigit() and after.isdigit() else " "
+
+
 def normalize(answer):
-    """A canonical string for exact comparison (math-verify does the symbolic part)."""
+    r"""A canonical string for exact comparison (math-verify does the symbolic part). Every
+    rewrite keeps what the LaTeX means: commands are matched whole (`\left`, not the start of
+    `\leftarrow`) and a row break `\\` is never read as a backslash plus something else."""
     s = clean_answer(answer)
-    s = re.sub(r"\\(?:text|textbf|mathrm|mathbf|textrm|mbox)\s*\{([^{}]*)\}", r"\1", s)
+    s = latex_sub(r"\\[!,;: ]", respace, s)
+    s = latex_sub(r"\\(?:text|textbf|mathrm|mathbf|textrm|mbox)\s*\{([^{}]*)\}", r"\1", s)
     s = s.replace("{,}", ",")  # LaTeX's thousands separator: 1{,}000
-    s = re.sub(r"\\[!,;: ]", "", s)  # LaTeX spacing: 10,\!080
-    s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\left", "").replace("\\right", "")
-    s = s.replace("\\$", "").replace("^\\circ", "").replace("^{\\circ}", "")
-    s = re.sub(r"\s+", " ", s).strip().rstrip(".")
+    s = latex_sub(r"\\(?:boxed|fbox)\s*\{", "{", s)  # a box inside an answer is decoration: \boxed{2}^2 is 4
+    s = latex_sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", s)
+    s = latex_sub(r"\\(?:left|right)(?![A-Za-z])", "", s)
+    s = latex_sub(r"\\\$", "", s)  # an escaped dollar is a currency sign: \$32
+    s = re.sub(r"\^\s*(?:\\circ(?![A-Za-z])|\{\\circ\})", "", s)  # degrees: 90^\circ
+    s = re.sub(r"\s+", " ", s).strip()
+    s = re.sub(r"(?<!\.)\.$", "", s)  # a full stop, not the end of an ellipsis
     if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):  # 1,000,000 (a number, not a list of three)
         s = s.replace(",", "")
     if re.fullmatch(r"0+\d+", s):  # AIME answers are written 000-999: 073 is 73
@@ -176,12 +236,23 @@ def math_verify_equal(gold, prediction):
         return False
 
 
+def squeeze_spaces(s):
+    r"""s without the spaces that separate nothing: `2 x` is `2x`, but `1 2` is two numbers, not
+    12, and `\pi r` is not the unknown command `\pir`."""
+    def keep_if_needed(m):
+        before, after = m.group(1) or "", m.group(2)
+        needed = ((before[-1:].isdigit() and after.isdigit())
+                  or (re.fullmatch(r"\\[A-Za-z]+", before) is not None and after.isalpha()))
+        return before + (" " if needed else "")
+    return re.sub(r"(\\[A-Za-z]+|.)? +(?=(.?))", keep_if_needed, s)
+
+
 def answers_match(prediction, gold):
     """Is the extracted answer `prediction` equal to the reference answer `gold`?"""
     if prediction is None:
         return False
     pred, ref = normalize(prediction), normalize(str(gold))
-    if pred.replace(" ", "") == ref.replace(" ", ""):
+    if squeeze_spaces(pred) == squeeze_spaces(ref):
         return True
     if re.fullmatch(r"\(?[A-J]\)?", ref):  # a multiple-choice letter: math-verify has none (math-verify#16)
         return choice_letter(prediction) == ref.strip("()")

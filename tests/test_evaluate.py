@@ -116,6 +116,49 @@ def test_answers_match(prediction, gold, expected):
     assert evaluate.answers_match(prediction, gold) is expected
 
 
+MATRIX_GOLD = "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"  # MATH writes row breaks with spaces
+
+
+def test_row_breaks_survive_normalization():
+    """`\\\\ ` is a row break followed by a space, not a backslash plus the spacing command `\\ `
+    (issue 11: the second backslash was eaten, leaving `1 \\2`)."""
+    assert evaluate.is_correct(S1 + "Final Answer: $\\begin{pmatrix}1\\\\2\\end{pmatrix}$<|im_end|>", MATRIX_GOLD)
+    assert evaluate.normalize(MATRIX_GOLD) == MATRIX_GOLD
+    assert not evaluate.answers_match("\\begin{pmatrix}1\\\\3\\end{pmatrix}", MATRIX_GOLD)
+    two_by_two = "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"
+    assert evaluate.answers_match("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", two_by_two)
+    assert not evaluate.answers_match("\\begin{pmatrix}1&2\\\\4&3\\end{pmatrix}", two_by_two)
+    # A row break followed by a spacing command: the break stays, the spacing goes.
+    assert evaluate.normalize("1 \\\\\\, 2") == "1 \\\\ 2"
+
+
+@pytest.mark.parametrize("prediction, gold", [
+    ("A \\leftarrow B", "A \\rightarrow B"),  # \left / \right are dropped only as whole commands
+    ("1 2", "12"),                            # a space between digits separates two numbers
+    ("2**3", "23"),                           # ** is emphasis only around a whole answer, not a power
+    ("\\boxed{2}^{2}", "2"),                  # a box is peeled only when it is the whole answer
+])
+def test_normalization_keeps_the_meaning(prediction, gold):
+    assert not evaluate.answers_match(prediction, gold)
+
+
+@pytest.mark.parametrize("answer, normalized", [
+    ("\\pi\\,r^2", "\\pi r^2"),          # a spacing command after a control word leaves a space: not \pir
+    ("\\sin\\;x", "\\sin x"),
+    ("1\\,000\\,000", "1000000"),         # between digits it is a thousands separator
+    ("10,\\!080", "10080"),
+    ("\\left( 3, \\frac{\\pi}{2} \\right)", "( 3, \\frac{\\pi}{2} )"),
+    ("x \\rightarrow \\infty", "x \\rightarrow \\infty"),
+    ("\\dfrac{1}{2}", "\\frac{1}{2}"),
+    ("**73**", "73"),
+    ("1, 2, 3, \\ldots", "1, 2, 3, \\ldots"),
+    ("1, 2, 3, ...", "1, 2, 3, ..."),     # an ellipsis is not a full stop
+    ("$1$ or $2$", "$1$ or $2$"),         # not one wrapped answer: no $ is peeled
+])
+def test_normalize_rewrites(answer, normalized):
+    assert evaluate.normalize(answer) == normalized
+
+
 def test_is_correct_end_to_end_formats():
     assert evaluate.is_correct(S1 + "Final Answer: **73**<|im_end|>", "073")
     assert evaluate.is_correct(R1 + "So the answer is $\\boxed{1{,}000}$.", "1000")
