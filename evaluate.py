@@ -11,7 +11,7 @@ plots accuracy against the average number of thinking tokens (its Figure 1). Ove
 The paper grades with an LLM judge; this file grades locally: take the answer section of the
 response (never the thinking), extract the last \\boxed{} or "Answer:" line, compare with HF's
 math-verify, and patch what math-verify misses (multiple-choice letters, \\text{} answers,
-thousands separators, AIME's leading zeros, markdown emphasis).
+thousands separators, AIME's leading zeros, markdown emphasis, units after a number).
 
     python evaluate.py --dataset math500 --max-think 512 1024 2048 --limit 100 --out runs/eval
     python evaluate.py --dataset data.jsonl --question-field prompt --answer-field target --num-wait 0 1 2
@@ -190,20 +190,53 @@ def respace(m):
     return "" if before.isdigit() and after.isdigit() else " "
 
 
+# Units, which MATH writes after the number and the LLM judge the paper used ignores. Only
+# measurement units and "ways" as bare words: a single letter (m, s, i) or a constant (pi, e)
+# after a number may be part of the value.
+UNIT_WORDS = ("units?", "inch(?:es)?", "in", "feet", "foot", "ft", "yards?", "yd", "miles?", "mi",
+              "mm", "cm", "km", "met(?:er|re)s?", "seconds?", "secs?", "minutes?", "mins?", "hours?",
+              "hrs?", "days?", "weeks?", "months?", "years?", "dollars?", "cents?", "degrees?", "radians?",
+              "mph", "kph", "grams?", "kg", "mg", "pounds?", "lbs?", "ounces?", "oz", "lit(?:er|re)s?",
+              "ml", "gallons?", "percent", "ways")
+POWER = r"(?:\s*\^\s*\{?[23]\}?|[²³])?"  # square and cubic: cm^2, cm^{3}
+BARE_UNIT = re.compile(r"(?<![A-Za-z\\])\s*(?:(?:square|sq\.?|cubic|cu\.?)\s*)?(?:" + "|".join(UNIT_WORDS)
+                       + r")\.?" + POWER + r"\s*$", re.IGNORECASE)
+# MATH's own convention: `\text{ unit}` / `\mbox{ unit}`, a space inside the braces, at the end.
+TEXT_UNIT = re.compile(r"\\(?:text|mbox)\s*\{\s+([A-Za-z][A-Za-z. ]*)\}" + POWER + r"\s*$")
+# Words that make a trailing \text{} a phrase about the number ("5 \text{ or more}"), not a unit.
+NOT_UNIT = {"and", "or", "to", "if", "not", "no", "than", "more", "less", "least", "most", "only", "each",
+            "of", "for", "all", "but", "except", "otherwise", "when", "where"}
+NUMBER_END = re.compile(r"(?:\d|\}|\)|\\pi)\s*$")  # what a value with a unit after it ends with
+
+
+def strip_unit(s):
+    r"""s without a unit at its end, when what comes before the unit ends like a number
+    (`864 \mbox{ inches}^2` -> `864`, `5 cm` -> `5`, but `\text{ east}` and `2\pi` stay)."""
+    m = TEXT_UNIT.search(s)
+    if m and NOT_UNIT.isdisjoint(m.group(1).lower().split()) and NUMBER_END.search(s[:m.start()]):
+        return s[:m.start()].rstrip()
+    m = BARE_UNIT.search(s)
+    if m and NUMBER_END.search(s[:m.start()]):
+        return s[:m.start()].rstrip()
+    return s
+
+
 def normalize(answer):
     r"""A canonical string for exact comparison (math-verify does the symbolic part). Every
     rewrite keeps what the LaTeX means: commands are matched whole (`\left`, not the start of
     `\leftarrow`) and a row break `\\` is never read as a backslash plus something else."""
     s = clean_answer(answer)
     s = latex_sub(r"\\[!,;: ]", respace, s)
+    s = strip_unit(s)  # before \text{} is unwrapped: `\text{ unit}` marks any word as a unit
     s = latex_sub(r"\\(?:text|textbf|mathrm|mathbf|textrm|mbox)\s*\{([^{}]*)\}", r"\1", s)
     s = s.replace("{,}", ",")  # LaTeX's thousands separator: 1{,}000
     s = latex_sub(r"\\(?:boxed|fbox)\s*\{", "{", s)  # a box inside an answer is decoration: \boxed{2}^2 is 4
     s = latex_sub(r"\\[dt]frac(?![A-Za-z])", r"\\frac", s)
     s = latex_sub(r"\\(?:left|right)(?![A-Za-z])", "", s)
     s = latex_sub(r"\\\$", "", s)  # an escaped dollar is a currency sign: \$32
-    s = re.sub(r"\^\s*(?:\\circ(?![A-Za-z])|\{\\circ\})", "", s)  # degrees: 90^\circ
+    s = re.sub(r"\^\s*(?:\\circ(?![A-Za-z])|\{\\circ\})|°|\\degree(?![A-Za-z])", "", s)  # degrees: 90^\circ, 90°
     s = re.sub(r"\s+", " ", s).strip()
+    s = strip_unit(s)  # a unit in words (864 square inches) or left after \text{} (15 \text{cm}^2)
     s = re.sub(r"(?<!\.)\.$", "", s)  # a full stop, not the end of an ellipsis
     if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):  # 1,000,000 (a number, not a list of three)
         s = s.replace(",", "")

@@ -159,6 +159,49 @@ def test_normalize_rewrites(answer, normalized):
     assert evaluate.normalize(answer) == normalized
 
 
+@pytest.mark.parametrize("prediction, gold, expected", [
+    # MATH writes units as `\text{ unit}` / `\mbox{ unit}` after the number; the LLM judge the
+    # paper used accepts the number alone or the unit in other words (issue 11)
+    ("864", "864 \\mbox{ inches}^2", True),
+    ("864 square inches", "864 \\mbox{ inches}^2", True),
+    ("864 \\text{ in}^2", "864 \\mbox{ inches}^2", True),
+    ("15", "15\\mbox{ cm}^2", True),
+    ("15 \\text{cm}^2", "15\\mbox{ cm}^2", True),
+    ("5.4", "5.4 \\text{ cents}", True),
+    ("\\frac{270}{7}", "\\frac{270}7\\text{ degrees}", True),
+    ("90°", "90^\\circ", True),
+    ("90 degrees", "90^\\circ", True),
+    ("36 dollars", "\\$36", True),
+    ("7 \\text{ ways}", "7", True),
+    # ... without turning a wrong number right
+    ("865", "864 \\mbox{ inches}^2", False),
+    ("8640", "864 \\mbox{ inches}^2", False),
+    ("5", "5.4 \\text{ cents}", False),
+    ("91°", "90^\\circ", False),
+    ("2\\pi", "2", False),                 # pi is no unit
+    ("3i", "3", False),
+    ("5 \\text{ or more}", "5", False),    # a phrase about the number is no unit
+    ("2 \\text{ and } 3", "2", False),
+    ("\\text{east}", "\\text{ east}", True),
+])
+def test_units_are_not_part_of_the_answer(prediction, gold, expected):
+    assert evaluate.answers_match(prediction, gold) is expected
+
+
+def test_math500_golds_with_units_accept_the_bare_number(shared_data):
+    """Every MATH500 gold written with a unit (\\text{ }, \\mbox{ }, ^\\circ, \\$) grades its bare
+    number correct and the next number wrong."""
+    with open(os.path.join(shared_data, "math500.jsonl")) as f:
+        golds = [json.loads(line)["answer"] for line in f]
+    bare = {"864 \\mbox{ inches}^2": "864", "15\\mbox{ cm}^2": "15", "5.4 \\text{ cents}": "5.4",
+            "\\frac{270}7\\text{ degrees}": "270/7", "\\$32,\\!348": "32348", "\\$18.90": "18.9", "\\$36": "36"}
+    bare.update({g: g.split("^")[0] for g in golds if g.endswith("^\\circ")})
+    assert set(bare) <= set(golds) and len(bare) == 17  # 7 above, 10 distinct angles
+    for gold, number in bare.items():
+        assert evaluate.answers_match(number, gold), (number, gold)
+        assert not evaluate.answers_match(number + "1", gold), (number + "1", gold)
+
+
 def test_is_correct_end_to_end_formats():
     assert evaluate.is_correct(S1 + "Final Answer: **73**<|im_end|>", "073")
     assert evaluate.is_correct(R1 + "So the answer is $\\boxed{1{,}000}$.", "1000")
