@@ -377,26 +377,43 @@ def gold_string(value):
     return str(value).strip()
 
 
-def to_questions(records, question_field=None, answer_field=None, source="dataset"):
+def has_value(record, field):
+    """Does the record hold a non-blank value under `field`?"""
+    value = record.get(field) if field is not None else None
+    return value is not None and str(value).strip() != ""
+
+
+def to_questions(records, question_field=None, answer_field=None, source="dataset", strict=True):
     """Records -> [{"id", "question", "gold"}]. The id is the record's own (unique_id or id) when
-    it has a unique one, else its position; resuming matches finished work by id."""
+    it has a unique one, else its position; resuming matches finished work by id.
+
+    A record without a question is always an error. One without an answer is an error when
+    `strict`; otherwise it gets gold None (drop_unanswered sets it aside). A file in which no
+    record has an answer is refused either way: its answer field is another one.
+    """
     if not records:
         raise ValueError(f"{source} is empty")
     if not all(isinstance(r, dict) for r in records):
         raise ValueError(f"{source}: every record must be a JSON object")
-    keys = set(records[0])
+    keys = set().union(*records)  # not only the first record's: it may be one without an answer
     qf = question_field or next((f for f in QUESTION_FIELDS if f in keys), None)
     af = answer_field or next((f for f in ANSWER_FIELDS if f in keys), None)
-    for field, flag in ((qf, "--question-field"), (af, "--answer-field")):
-        missing = next((i for i, r in enumerate(records) if field is None or r.get(field) in (None, "")), None)
-        if missing is not None:
-            raise ValueError(f"{source}: record {missing} has no {field or 'question/answer'!r} field "
-                             f"(fields: {', '.join(sorted(records[missing]))}); set {flag}")
+    for field, flag, required in ((qf, "--question-field", True), (af, "--answer-field", strict)):
+        missing = [i for i, r in enumerate(records) if not has_value(r, field)]
+        if missing and (required or len(missing) == len(records)):
+            raise ValueError(f"{source}: record {missing[0]} has no {field or 'question/answer'!r} field "
+                             f"(fields: {', '.join(sorted(records[missing[0]]))}); set {flag}")
     id_field = next((f for f in ("unique_id", "id") if f in keys), None)
     ids = [str(r.get(id_field)) for r in records] if id_field else []
     if len(set(ids)) != len(records):
         ids = [str(i) for i in range(len(records))]
-    return [{"id": i, "question": str(r[qf]), "gold": gold_string(r[af])} for i, r in zip(ids, records)]
+    return [{"id": i, "question": str(r[qf]), "gold": gold_string(r[af]) if has_value(r, af) else None}
+            for i, r in zip(ids, records)]
+
+
+def drop_unanswered(questions):
+    """(questions with a reference answer, ids of those without one)."""
+    return [q for q in questions if q["gold"] is not None], [q["id"] for q in questions if q["gold"] is None]
 
 
 def gpqa_questions(records, seed=0):
@@ -415,17 +432,18 @@ def gpqa_questions(records, seed=0):
     return questions
 
 
-def load_questions(dataset, question_field=None, answer_field=None, seed=0):
-    """A dataset name (see HUB_DATASETS) or a local file -> [{"id", "question", "gold"}]."""
+def load_questions(dataset, question_field=None, answer_field=None, seed=0, strict=True):
+    """A dataset name (see HUB_DATASETS) or a local file -> [{"id", "question", "gold"}]
+    (gold None for a record without an answer, unless `strict` refuses it; see to_questions)."""
     if dataset in HUB_DATASETS:
         records = load_hub(dataset)
         if dataset == "gpqa":
             return gpqa_questions(records, seed)
-        return to_questions(records, question_field, answer_field, source=dataset)
+        return to_questions(records, question_field, answer_field, source=dataset, strict=strict)
     if not os.path.isfile(dataset):
         raise ValueError(f"unknown dataset {dataset!r}: use one of {', '.join(HUB_DATASETS)} "
                          "or a .jsonl/.json/.parquet file")
-    return to_questions(read_records(dataset), question_field, answer_field, source=dataset)
+    return to_questions(read_records(dataset), question_field, answer_field, source=dataset, strict=strict)
 
 
 # -----------------------------------------------------------------------------
@@ -643,6 +661,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="sampling seed and GPQA option order")
     parser.add_argument("--a-min", type=float, default=None, help="Control's lower bound (default: smallest --min-think)")
     parser.add_argument("--a-max", type=float, default=None, help="Control's upper bound (default: largest --max-think)")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse a file in which any record lacks an answer (default: skip those records and count them)")
     return parser.parse_args(argv)
 
 
@@ -668,7 +688,10 @@ def check_args(args):
 def evaluate(args):
     """The whole run; returns the summary (on the main process; None on the others)."""
     check_args(args)
-    questions = load_questions(args.dataset, args.question_field, args.answer_field, args.seed)[:args.limit]
+    questions, unanswered = drop_unanswered(load_questions(args.dataset, args.question_field, args.answer_field,
+                                                           args.seed, strict=args.strict))
+    total = len(questions) + len(unanswered)
+    questions = questions[:args.limit]
     settings = [{"max_think": m, "num_wait": w, "min_think": n}
                 for m, w, n in itertools.product(args.max_think, args.num_wait, args.min_think)]
     # One process, or one per device under `accelerate launch` / `torchrun`. Without a GPU the
@@ -676,6 +699,10 @@ def evaluate(args):
     state = PartialState(cpu=not torch.cuda.is_available())
     out_path = os.path.join(args.out, "samples.jsonl")
     if state.is_main_process:
+        if unanswered:
+            print(f"note: skipped {len(unanswered)} of {total} records without an answer "
+                  f"({', '.join(unanswered[:10])}{', ...' if len(unanswered) > 10 else ''}); "
+                  "--strict refuses such a file", file=sys.stderr)
         os.makedirs(args.out, exist_ok=True)
         check_run_config(args.out, {k: getattr(args, k) for k in (
             "dataset", "question_field", "answer_field", "model", "format", "temperature", "max_answer",
@@ -702,6 +729,7 @@ def evaluate(args):
     summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max)
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
                          "samples": args.samples, "temperature": args.temperature, "format": args.format}
+    summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     plot_scaling(summary, os.path.join(args.out, "scaling.png"), title=os.path.basename(args.dataset))

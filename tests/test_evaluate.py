@@ -450,18 +450,61 @@ def test_resume_after_kill_gives_every_sample_once(resumed_run):
     (["--dataset", "{data}", "--samples", "4"], "--temperature"),
     (["--dataset", "{data}", "--limit", "0"], "--limit"),
     (["--dataset", "{broken}"], "not valid JSONL"),
+    (["--dataset", "{unanswered}"], "record 0 has no 'answer' field"),  # every row unanswered: still refused
 ])
 def test_bad_input_one_line_exit_2(args, message, tmp_path, capsys):
-    empty, broken = tmp_path / "empty.jsonl", tmp_path / "broken.jsonl"
+    empty, broken, unanswered = tmp_path / "empty.jsonl", tmp_path / "broken.jsonl", tmp_path / "unanswered.jsonl"
     empty.write_text("")
     broken.write_text('{"question": "x", "answer"\n')
-    paths = {"data": write_questions(tmp_path / "q.jsonl"), "empty": str(empty), "broken": str(broken)}
+    unanswered.write_text('{"question": "x", "answer": ""}\n{"question": "y"}\n')
+    paths = {"data": write_questions(tmp_path / "q.jsonl"), "empty": str(empty), "broken": str(broken),
+             "unanswered": str(unanswered)}
     argv = [a.format(**paths) for a in args] + ["--out", str(tmp_path / "out")]
     with pytest.raises(SystemExit) as exit_info:
         evaluate.main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+
+
+def test_records_without_an_answer_are_set_aside_unless_strict():
+    records = [{"question": "1+1?", "answer": "2"}, {"question": "2+2?", "answer": ""},
+               {"question": "3+3?"}, {"question": "4+4?", "answer": "8"}]
+    questions = evaluate.to_questions(records, strict=False)
+    assert [q["gold"] for q in questions] == ["2", None, None, "8"]
+    answered, unanswered = evaluate.drop_unanswered(questions)
+    assert [q["id"] for q in answered] == ["0", "3"] and unanswered == ["1", "2"]  # ids stay the file's positions
+    first_unanswered = evaluate.to_questions([{"question": "3+3?"}, records[0]], strict=False)
+    assert [q["gold"] for q in first_unanswered] == [None, "2"]  # the default field is found in any record
+    with pytest.raises(ValueError, match="record 1 has no 'answer'"):
+        evaluate.to_questions(records)  # strict, the library default
+    with pytest.raises(ValueError, match="record 0 has no 'answer'"):  # none answered: a wrong field, not gaps
+        evaluate.to_questions([{"question": "x"}, {"question": "y", "answer": " "}], strict=False)
+    with pytest.raises(ValueError, match="record 1 has no 'question'"):  # a question is never optional
+        evaluate.to_questions([records[0], {"answer": "3"}], strict=False)
+
+
+def test_cli_skips_unanswered_rows_and_counts_them(smol_dir, tmp_path, capsys, one_thread):
+    """Issue 11: a few unanswered rows no longer refuse the whole file; --strict still does."""
+    data = tmp_path / "q.jsonl"
+    rows = [{"id": f"q{i}", "question": q, "answer": a} for i, (q, a) in
+            enumerate(zip(QUESTIONS, ["5", None, "56", "", "Paris"]))]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    args = ["--dataset", str(data), "--model", smol_dir, "--max-think", "2", "--max-answer", "2", "--out", str(out)]
+    evaluate.main(args)
+    err = capsys.readouterr().err
+    note = [line for line in err.splitlines() if "without an answer" in line]
+    assert note == ["note: skipped 2 of 5 records without an answer (q1, q3); --strict refuses such a file"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["unanswered"] == {"count": 2, "ids": ["q1", "q3"]}
+    assert summary["rows"][0]["n"] == 3
+    assert sorted(r["id"] for r in evaluate.read_samples(str(out / "samples.jsonl"))) == ["q0", "q2", "q4"]
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main(args[:-1] + [str(tmp_path / "strict"), "--strict"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: ") and "record 1 has no 'answer' field" in err
 
 
 def test_refuses_to_mix_runs(tmp_path, capsys):
