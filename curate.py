@@ -154,15 +154,55 @@ API_ERROR = re.compile(r"api error|error code|rate limit|quota exceeded|resource
                        r"finish_reason|^\s*(error|exception)\b", re.IGNORECASE)
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b|\\includegraphics|\[(image|figure|diagram)\]|"
                         r"https?://\S+\.(png|jpe?g|gif|svg|webp|bmp)\b", re.IGNORECASE)
-UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+# A dollar sign not escaped by a backslash; `$$` (display math) is one token.
+DOLLAR = re.compile(r"(?<!\\)\$\$?")
+# A price: a number right after `$` that does not go on as a formula ($3x, $3 + 5, $2^{10}).
+PRICE = re.compile(r"\$\s?\d[\d,]*(?:\.\d+)?(?!\s*[-+*/=<>^_{}\\]|[A-Za-z\d(]|\.\d)")
+# Words that make the text between two dollars prose, not a formula ("$3 to $5"): any word of 3+
+# letters that is not a function name, and short function words. Variables (x, xy) are neither.
+MATH_WORDS = {"mod", "gcd", "lcm", "max", "min", "sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "det", "lim"}
+SHORT_WORDS = {"to", "or", "of", "at", "in", "on", "is", "an", "by", "if", "as", "so", "be", "we"}
+
+
+def reads_as_prose(span):
+    """Does the text between two dollars hold words, once LaTeX commands and \\text{} are gone?"""
+    span = re.sub(r"\\(?:text|mbox|mathrm|operatorname)\s*\{[^{}]*\}|\\[A-Za-z]+", " ", span)
+    words = re.findall(r"(?<![A-Za-z])[A-Za-z]+(?![A-Za-z])", span)
+    return any((len(w) >= 3 and w.lower() not in MATH_WORDS) or w.lower() in SHORT_WORDS for w in words)
+
+
+def math_dollars(text):
+    """The unescaped $ and $$ that delimit math, in order. A `$` before a price is a currency
+    sign, not a delimiter, when no closing `$` follows or the text up to the next `$` is prose
+    ("A pen costs $3. How many ...", "$3 to $5"); "$3x + 5 = 11$" is math."""
+    tokens = list(DOLLAR.finditer(text))
+    kept, inline_open = [], False
+    for i, m in enumerate(tokens):
+        if m.group() == "$" and not inline_open and PRICE.match(text, m.start()):  # only an opening $ can be a price
+            close = next((t for t in tokens[i + 1:] if t.group() == "$"), None)
+            if close is None or reads_as_prose(text[m.end():close.start()]):
+                continue  # a currency sign
+        if m.group() == "$":
+            inline_open = not inline_open
+        kept.append(m.group())
+    return kept
+
+
+def unescaped(text, command):
+    """Occurrences of a control symbol like `\\[` that are not the tail of a row break `\\\\`
+    (`\\\\[2pt]` is a row break with extra space, not display math)."""
+    return len(re.findall(r"(?<!\\)(?:\\\\)*\\" + re.escape(command), text))
 
 
 def broken_markup(text):
-    """True for LaTeX that cannot render: an odd number of $, \\begin/\\end or \\[ \\] or \\( \\)
-    that do not pair up, or the replacement character left by a bad decode."""
-    if len(UNESCAPED_DOLLAR.findall(text)) % 2 or "\ufffd" in text:
+    """True for LaTeX that cannot render: $ or $$ that do not pair up (prices aside), \\begin/\\end
+    or \\[ \\] or \\( \\) that do not pair up, or the replacement character left by a bad decode."""
+    if "\ufffd" in text:
         return True
-    if text.count("\\[") != text.count("\\]") or text.count("\\(") != text.count("\\)"):
+    dollars = math_dollars(text)
+    if dollars.count("$") % 2 or dollars.count("$$") % 2:
+        return True
+    if unescaped(text, "[") != unescaped(text, "]") or unescaped(text, "(") != unescaped(text, ")"):
         return True
     begins = re.findall(r"\\begin\{([^}]*)\}", text)
     ends = re.findall(r"\\end\{([^}]*)\}", text)

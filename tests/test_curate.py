@@ -240,6 +240,34 @@ def test_quality_reasons():
                                    "source_type": "qq8933/AIME_1983_2024"}) is None
 
 
+@pytest.mark.parametrize("question", [
+    "A pen costs $3. How many pens can you buy with 12 dollars?",     # one price: a currency sign
+    "Tickets cost $3 to $5 each. What is the most 4 tickets can cost?",  # a range
+    "A shirt costs $12.50; find $x$ if $2x + 3 = 7$.",                 # a price beside real inline math
+    "The prize of $1,000 is shared by $n$ people.",
+    "Costs \\$5 and \\$7; find $x$.",                                 # escaped dollars
+    "Find $2$ and $3x + 5 = 11$, then $$x^2 + 1$$.",                  # math that starts with a digit
+    "Let $n$ 5 times be $n + 1$.",                                     # a closing $ before a number is no price
+    "Solve \\begin{align} a &= 1 \\\\[2pt] b &= 2 \\end{align} for $a + b$.",  # \\[2pt] is a row break
+    "In the matrix \\[ \\begin{pmatrix} 1 \\\\(2) \\end{pmatrix} \\] find the entries.",
+])
+def test_currency_and_row_breaks_are_not_broken_markup(question):
+    """Issue 11: word problems with one price were dropped as broken LaTeX (odd number of $)."""
+    assert curate.quality_problem({"question": question, "thinking_trajectories": ["t"], "attempt": "a"}) is None
+
+
+@pytest.mark.parametrize("question", [
+    "Find $x",
+    "Solve $3x + 5 = 11 for x.",          # a number after $, but it opens math that never closes
+    "Solve $3 + 5 = x for x.",
+    "Let $x = 3 be a real number, find $x^2$ and add 1 to it.",
+    "Find \\(x\\) and \\[y.",
+    "It costs $3 and $$x^2 is displayed.",
+])
+def test_broken_markup_is_still_caught(question):
+    assert curate.quality_problem({"question": question, "thinking_trajectories": ["t"], "attempt": "a"}) == "broken markup"
+
+
 def test_decontamination_uses_normalized_word_8_grams():
     index = curate.ngram_index(EVAL_QUESTIONS)
     assert curate.is_contaminated("Intro. LET X AND Y BE REAL NUMBERS SUCH THAT x^2 + y^2 = 17 and so on", index)
