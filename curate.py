@@ -149,9 +149,12 @@ def trace_text(row):
 
 # An API failure stored as a trace is short and says so up front; searching only the head keeps
 # a long trace that merely mentions "rate limit" in a physics problem.
-API_ERROR = re.compile(r"api error|error code|rate limit|quota exceeded|resource_exhausted|internal server error|"
-                       r"service unavailable|traceback \(most recent call last\)|response was blocked|"
-                       r"finish_reason|^\s*(error|exception)\b", re.IGNORECASE)
+# "rate limit" only as a message ("rate limiting step" is chemistry), and a leading "Error" only
+# as a message header ("Error: ...", "Error 429"), not "Error analysis" or "Error bars".
+API_ERROR = re.compile(r"api error|error code|rate limit(?:ed\b|\s+(?:exceeded|reached|error))|too many requests|"
+                       r"quota exceeded|resource_exhausted|internal server error|service unavailable|"
+                       r"traceback \(most recent call last\)|response was blocked|finish_reason|"
+                       r"^\s*(?:error|exception)\s*(?:[:(]|\d{3}\b)", re.IGNORECASE)
 IMAGE_LINK = re.compile(r"!\[[^\]]*\]\([^)]*\)|<img\b|\\includegraphics|\[(image|figure|diagram)\]|"
                         r"https?://\S+\.(png|jpe?g|gif|svg|webp|bmp)\b", re.IGNORECASE)
 # A dollar sign not escaped by a backslash; `$$` (display math) is one token.

@@ -268,6 +268,17 @@ def test_broken_markup_is_still_caught(question):
     assert curate.quality_problem({"question": question, "thinking_trajectories": ["t"], "attempt": "a"}) == "broken markup"
 
 
+@pytest.mark.parametrize("field, text", [
+    ("thinking_trajectories", ["The rate limiting step of the mechanism is the slow one, so ..."]),
+    ("attempt", "Error analysis: the relative error is 2%, so the answer is 4.0 +- 0.1."),
+    ("thinking_trajectories", ["Error bars overlap here, so the two means are not different."]),
+])
+def test_science_that_mentions_errors_is_no_api_error(field, text):
+    """Like currency dollars, words an API error uses also occur in chemistry and statistics."""
+    row = {"question": "What is $1+1$?", "thinking_trajectories": ["t"], "attempt": "2", field: text}
+    assert curate.quality_problem(row) is None
+
+
 def test_decontamination_uses_normalized_word_8_grams():
     index = curate.ngram_index(EVAL_QUESTIONS)
     assert curate.is_contaminated("Intro. LET X AND Y BE REAL NUMBERS SUCH THAT x^2 + y^2 = 17 and so on", index)
