@@ -148,12 +148,12 @@ class BudgetForcer(LogitsProcessor):
             raise ValueError(f"max_answer must be a positive integer, got {max_answer!r}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        if not wait_str:
-            raise ValueError("wait_str is empty")
         _, think_end = delimiters(fmt, think_start, think_end)
         self.max_think, self.min_think, self.num_wait, self.max_answer = max_think, min_think, num_wait, max_answer
         self.temperature = temperature
-        self.wait_ids = encode(tokenizer, wait_str)
+        # An empty wait_str suppresses the end of thinking and appends nothing: the model's next
+        # most likely token that is not an end attempt takes its place (the paper's "no string").
+        self.wait_ids = encode(tokenizer, wait_str) if wait_str else []
         self.end_ids = encode(tokenizer, think_end)               # the delimiter, when the model opens it itself
         self.close_ids = encode(tokenizer, "\n" + think_end)      # forced: at the cap, or replacing end-of-turn
         self.final_answer_ids = encode(tokenizer, FINAL_ANSWER)   # forced after the delimiter at the cap
@@ -181,18 +181,28 @@ class BudgetForcer(LogitsProcessor):
         scores = scores.float()
         if scores.shape[-1] > self.vocab_size:
             scores[:, self.vocab_size:] = -float("inf")
-        if self.temperature > 0:
-            probs = torch.softmax(scores / self.temperature, dim=-1).cpu()
-            choices = torch.multinomial(probs, 1, generator=self.generator).squeeze(1).tolist()
-        else:
-            choices = scores.argmax(dim=-1).tolist()
-        chosen = [self.next_token(row, choice) for row, choice in zip(self.rows, choices)]
+        choices = self.pick(scores)
+        if self.wait_ids:
+            fallbacks = choices
+        else:  # what each row would say if it could not end its thinking here
+            blocked = scores.clone()
+            blocked[:, sorted(self.end_attempt_ids)] = -float("inf")
+            fallbacks = self.pick(blocked)
+        chosen = [self.next_token(row, choice, fallback) for row, choice, fallback in zip(self.rows, choices, fallbacks)]
         forced_scores = torch.full_like(scores, -float("inf"))
         forced_scores[torch.arange(len(chosen)), torch.tensor(chosen, device=scores.device)] = 0.0
         return forced_scores
 
-    def next_token(self, row, choice):
-        """The token this row emits next, given the model's own choice; updates the row's state."""
+    def pick(self, scores):
+        """The model's choice per row: argmax, or a draw from softmax(scores / T) under sampling."""
+        if self.temperature > 0:
+            probs = torch.softmax(scores / self.temperature, dim=-1).cpu()
+            return torch.multinomial(probs, 1, generator=self.generator).squeeze(1).tolist()
+        return scores.argmax(dim=-1).tolist()
+
+    def next_token(self, row, choice, fallback=None):
+        """The token this row emits next, given the model's own choice (and its best choice that
+        does not end thinking, used when an empty wait_str suppresses an end); updates the row."""
         if row["phase"] == "done":
             return self.eot_id  # finished rows idle on end-of-turn (generate() pads them anyway)
         token, forced, own_delimiter = choice, False, False
@@ -206,7 +216,7 @@ class BudgetForcer(LogitsProcessor):
             elif choice in self.end_attempt_ids:
                 if row["waits"] < self.num_wait or row["thinking_tokens"] < self.min_think:
                     row["waits"] += 1  # suppress the attempt, think on
-                    row["queue"] = list(self.wait_ids)
+                    row["queue"] = list(self.wait_ids) or [fallback]
                     token, forced = row["queue"].pop(0), True
                 elif choice == self.end_ids[0]:  # the model opened the delimiter itself: let it, finish it
                     row["phase"], row["queue"] = "close", list(self.end_ids)
@@ -343,7 +353,7 @@ def main(argv=None):
     parser.add_argument("--max-think", type=int, default=2000, help="hard cap on thinking tokens")
     parser.add_argument("--min-think", type=int, default=0, help="insert Wait while fewer thinking tokens than this")
     parser.add_argument("--num-wait", type=int, default=0, help="suppress the end of thinking this many times")
-    parser.add_argument("--wait-str", default="Wait", help="what to insert when suppressing the end of thinking")
+    parser.add_argument("--wait-str", default="Wait", help="what to insert when suppressing the end of thinking ('': insert nothing, the model just may not stop yet)")
     parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")

@@ -522,6 +522,14 @@ def setting_name(s):
     return f"max_think={s['max_think']} num_wait={s['num_wait']} min_think={s['min_think']}"
 
 
+def closed_itself(result):
+    """The model chose the end-of-thinking delimiter itself: not cut by the cap, and the first
+    delimiter token (just after the thinking tokens) was not forced (a forced one replaces an
+    end-of-turn or a suppressed attempt)."""
+    n = result["thinking_tokens"]
+    return not result["forced_stop"] and len(result["forced_mask"]) > n and not result["forced_mask"][n]
+
+
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
               fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True):
     """Generate what is not `done` yet, appending one line per generation to out_path as it arrives.
@@ -552,7 +560,8 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                     row = {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": r["text"],
                            "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
                            "thinking_tokens": r["thinking_tokens"], "answer_tokens": r["answer_tokens"],
-                           "waits": r["waits"], "forced_stop": r["forced_stop"], **s, "sample": k}
+                           "waits": r["waits"], "forced_stop": r["forced_stop"],
+                           "closed_itself": closed_itself(r), **s, "sample": k}
                     append_line(fd, row)
                     new_rows.append(row)
                 bar.update(len(batch))
@@ -652,7 +661,7 @@ def parse_args(argv=None):
     parser.add_argument("--num-wait", type=int, nargs="+", default=[0], help="numbers of forced Waits to sweep")
     parser.add_argument("--min-think", type=int, nargs="+", default=[0], help="minimum thinking tokens to sweep")
     parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
-    parser.add_argument("--wait-str", default="Wait", help="what budget forcing appends to extend thinking")
+    parser.add_argument("--wait-str", default="Wait", help="what budget forcing appends to extend thinking ('': nothing, the end of thinking is only refused)")
     parser.add_argument("--format", default="s1", choices=sorted(budget_force.FORMATS), help="delimiter preset")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     parser.add_argument("--batch-size", type=int, default=8, help="questions per budget_force call")

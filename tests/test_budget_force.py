@@ -143,10 +143,33 @@ def test_sampling_decides_on_the_drawn_token(smol):
         assert row["waits"] == 1 and not row["forced_stop"] and forcer.done()
 
 
+def test_empty_wait_str_suppresses_the_end_and_takes_the_next_best_token(smol):
+    """The paper's "no string" ablation: an end attempt is refused and nothing is appended; the
+    row continues with its best token that does not end thinking, and that counts as thinking."""
+    _, tok = smol
+    forcer = bf.BudgetForcer(tok, max_think=100, num_wait=2, wait_str="", max_answer=5)
+    im_start, word, runner_up = bf.encode(tok, "<|im_start|>")[0], bf.encode(tok, " so")[0], bf.encode(tok, " no")[0]
+    emitted = []
+    for step in range(12):
+        scores = torch.zeros(1, forcer.vocab_size)
+        # every other step the model wants to end thinking; its second choice is " no"
+        scores[0, im_start if step % 2 == 0 else word] = 10.0
+        scores[0, runner_up] = 5.0
+        out = forcer(torch.zeros(1, 5 + step, dtype=torch.long), scores)
+        assert torch.isfinite(out).sum().item() == 1
+        emitted.append(out.argmax(-1).item())
+        if forcer.done():
+            break
+    row = forcer.rows[0]
+    assert emitted[:4] == [runner_up, word, runner_up, word] and row["forced"][:4] == [True, False, True, False]
+    assert row["waits"] == 2 and row["thinking_tokens"] == 4
+    assert emitted[4:7] == bf.encode(tok, "<|im_start|>answer\n")  # the third attempt is let through
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(max_think=-1), "max_think"), (dict(max_think=5, min_think=6), "larger than"),
     (dict(max_think=5, num_wait=-2), "num_wait"), (dict(max_think=5, fmt="xml"), "unknown format"),
-    (dict(max_think=5, max_answer=0), "max_answer"), (dict(max_think=5, wait_str=""), "wait_str"),
+    (dict(max_think=5, max_answer=0), "max_answer"),
 ])
 def test_bad_arguments_raise_clear_errors(smol, kwargs, message):
     with pytest.raises(ValueError, match=message):
