@@ -28,7 +28,8 @@ softmax(logits / T) with its own seeded generator, makes every decision on that 
 returns scores where only the chosen token is finite. So the decision always uses the very token
 that gets emitted, in this file's loop and inside `generate` alike (pass do_sample=False there).
 
-    python budget_force.py --prompt "How many r in raspberry" --max-think 2000
+    python budget_force.py --prompt "What is 17*23?" --max-think 64 --min-think 16   # the untrained embedded model
+    python budget_force.py --model runs/demo/train --prompt "What is 4821 + 3795?" --max-think 64   # after bash run.sh
 """
 import argparse
 import importlib.util
@@ -345,6 +346,19 @@ def result_dict(tokenizer, prompt, row, stop_ids):
 # -----------------------------------------------------------------------------
 # command line
 
+def closed_at_once_note(results, max_think):
+    """One line saying why thinking closed after 0 tokens and what to try, or None. A model never
+    trained on the think/answer format (the embedded SmolLM2) opens the answer straight away, so
+    without a hint a user sees an empty answer and no sign of budget forcing."""
+    closed = sum(r["thinking_tokens"] == 0 for r in results)
+    if not closed or max_think == 0:
+        return None
+    return (f"note: {closed} of {len(results)} generations closed their thinking at once (0 thinking tokens): "
+            "the model was not trained to think in this format. Force thinking with --min-think N or "
+            "--num-wait N, or use a model trained to think (--model runs/demo/train after `bash run.sh`, "
+            "or simplescaling/s1.1-32B)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -389,6 +403,9 @@ def main(argv=None):
             print(result["text"])
         print(f"[thinking tokens: {result['thinking_tokens']}/{args.max_think}, waits: {result['waits']}, "
               f"forced stop: {result['forced_stop']}, answer tokens: {result['answer_tokens']}]")
+    note = closed_at_once_note(results, args.max_think)
+    if note:
+        print(note, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -289,6 +289,21 @@ def test_cli_json(smol_dir):
         assert row["thinking_tokens"] <= 20
 
 
+def test_cli_explains_thinking_that_closes_at_once(smol_dir):
+    """Issue 11: the untrained model closes its thinking at once; the CLI printed an empty answer
+    and nothing else. Now one stderr line says why and what to try; forcing makes it think."""
+    proc = run_cli("--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "20", "--max-answer", "4")
+    assert proc.returncode == 0, proc.stderr
+    assert "[thinking tokens: 0/20" in proc.stdout
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "0 thinking tokens" in notes[0]
+    assert all(hint in notes[0] for hint in ("--min-think", "--num-wait", "trained to think"))
+    forced = run_cli("--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "20",
+                     "--min-think", "8", "--max-answer", "4", "--json")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["thinking_tokens"] >= 8 and "note:" not in forced.stderr
+
+
 def test_cli_streams(smol_dir):
     proc = run_cli("--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "16",
                    "--max-answer", "8")
