@@ -671,7 +671,8 @@ def parse_args(argv=None):
     parser.add_argument("--a-min", type=float, default=None, help="Control's lower bound (default: smallest --min-think)")
     parser.add_argument("--a-max", type=float, default=None, help="Control's upper bound (default: largest --max-think)")
     parser.add_argument("--strict", action="store_true",
-                        help="refuse a file in which any record lacks an answer (default: skip those records and count them)")
+                        help="refuse a file in which any record lacks an answer; without it such records are skipped "
+                             "and counted in summary.json")
     return parser.parse_args(argv)
 
 
