@@ -72,11 +72,13 @@ def resolve_model(model):
 
 
 def load_model(model=None):
-    """(model, tokenizer) from a hub id, a local folder or a .gguf file; bf16 on GPU, fp32 on CPU."""
+    """(model, tokenizer) from a hub id, a local folder or a .gguf file. bf16 on a GPU that supports
+    it, float32 elsewhere: on a CPU bf16 is fast only with AVX-512-BF16/AMX (on AVX2-only CPUs a bf16
+    matmul runs ~80x slower), and float32 gives the same greedy tokens on every CPU."""
     source, gguf_file = resolve_model(model)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs).to(device)
