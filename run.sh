@@ -2,7 +2,7 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end, as one script to read top to bottom.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct,
-#                             ~10 minutes on 2 idle CPU cores (+1 for the first set-up); outputs in runs/demo/
+#                             ~7 minutes on 2 idle CPU cores (+1 for the first set-up); outputs in runs/demo/
 #   bash run.sh smoke         the same chain on tiny data, a few training steps, two budgets (~1 min;
 #                             tests/test_demo.py runs it so a broken chain cannot land)
 #   bash run.sh test          set up, then run the test suite
@@ -65,23 +65,28 @@ timed() {  # timed NAME command...: run it and append its wall time to $OUT/timi
 }
 
 # ---------------------------------------------------------------------------------------------
-# The CPU demo. Stands in for the paper at 1/250 the model size: four arithmetic-style domains
+# The CPU demo. Stands in for the paper at 1/250 the model size: two arithmetic-style domains
 # instead of competition math, SmolLM2-135M-Instruct instead of Qwen2.5-32B-Instruct, budgets of
 # 16-128 thinking tokens instead of 512-8192. What it keeps: the s1 data schema, every curation
-# stage, the s1 chat format and loss masking, budget forcing and the paper's metrics.
+# stage, the s1 chat format and loss masking, budget forcing (capping *and* extending with "Wait")
+# and the paper's metrics.
+#
+# Time (measured; README): ~6 min of stages on 2 idle cores, in float32 where the CPU has no native
+# bf16 (train.py --mixed-precision auto measures that). Training is most of it, so the demo is
+# sized by training tokens: ~40K (384 examples of ~110 tokens, one epoch).
 # $1 = demo | smoke (smoke: the same commands on tiny sizes, for CI).
 # ---------------------------------------------------------------------------------------------
 demo() {
     local default_out=runs/demo
     [ "$1" = smoke ] && default_out=runs/smoke
     OUT=${OUT:-$default_out}
-    local pool_per_domain=250 easy_per_domain=25 eval_per_domain=20 size=800 attempt_limit=300
+    local pool_per_domain=250 easy_per_domain=25 eval_per_domain=30 size=384 attempt_limit=128
     local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-0}" --batch-size 8 --micro-batch-size 8)
-    local budgets=(16 32 64 128) adherence=(--max-think 160 --batch-size 32)
+    local budgets=(16 32 64 128) extend_cap=384 waits=(0 1 2) adherence=(--max-think 128 --limit 40)
     if [ "$1" = smoke ]; then
         pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24 attempt_limit=32
         train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
-        budgets=(8 32) adherence=(--max-think 48 --limit 4)
+        budgets=(8 32) extend_cap=48 waits=(0 1) adherence=(--max-think 48 --limit 4)
     fi
     mkdir -p "$OUT"
     local data=$OUT/data pool=$OUT/data/pool.jsonl evalset=$OUT/data/eval.jsonl
@@ -89,13 +94,15 @@ demo() {
     echo "demo ($1) -> $OUT; stages: $STAGES"
     echo "# $(date -u '+%F %T') UTC: bash run.sh $1" >> "$OUT/timings.txt"
 
-    # Stage 0, the base model (~15 s, once). The embedded SmolLM2-135M-Instruct ships as a GGUF,
+    # Stage 0, the base model (~20 s, once). The embedded SmolLM2-135M-Instruct ships as a GGUF,
     # which every stage would dequantize again (~15 s each); save it once as a plain HF folder
-    # (same float32 weights) and give that to every stage. MODEL=<hub id or folder> skips this.
+    # (same float32 weights) and give that to every stage. Its chat template drops SmolLM2's
+    # default system message: 21 of every example's ~130 tokens, in every step and every generation.
+    # MODEL=<hub id or folder> skips this.
     if [ -z "${MODEL:-}" ]; then
         if [ ! -f "$OUT/base/config.json" ]; then
             banner "0/6 base model: demo/export_model.py"
-            timed base "$PYTHON" demo/export_model.py --out "$OUT/base"
+            timed base "$PYTHON" demo/export_model.py --out "$OUT/base" --no-system-prompt
         fi
         MODEL=$OUT/base
     fi
@@ -103,9 +110,10 @@ demo() {
 
     # Stage 1, data (stands in for collecting the 59K pool, paper §2; ~1 s). A seeded generator
     # writes a candidate pool in the s1 59K schema (question, solution, cot_type, source_type,
-    # metadata, cot, thinking_trajectories, attempt, plus domain) over four domains whose thinking
-    # traces are step-by-step procedures (addition, subtraction, multiplication by a digit with a
-    # written carry per line; counting a digit with a running count), plus rows each curation filter
+    # metadata, cot, thinking_trajectories, attempt, plus domain) over two domains whose thinking
+    # traces are step-by-step procedures (addition with a written carry per line; counting a digit
+    # with a running count); a quarter of the traces then check their result by another route
+    # ("Wait, check ..."), half of those catching a planted slip; plus rows each curation filter
     # must catch; and a held-out eval set of the same domains. See demo/make_data.py.
     if want data && ! fresh "$pool" demo/make_data.py; then
         banner "1/6 data: demo/make_data.py"
@@ -114,22 +122,23 @@ demo() {
     fi
 
     # Stage 2, difficulty attempts (§2 "Difficulty": drop what base models solve without long
-    # thinking; ~40 s). The paper ran Qwen2.5-7B/32B-Instruct on all 59K candidates; here the base
-    # model answers a random 300 of the ~1,100 (shuffled) pool questions with one thinking token (R1
+    # thinking; ~15 s). The paper ran Qwen2.5-7B/32B-Instruct on all 59K candidates; here the base
+    # model answers a random 128 of the ~560 (shuffled) pool questions with one thinking token (R1
     # delimiters: under s1's the base model closes its turn without answering), graded by
     # evaluate.py against the pool's `attempt`. evaluate.py resumes an interrupted run by itself.
     if want attempts && ! fresh "$OUT/attempts/summary.json" "$pool"; then
         banner "2/6 difficulty attempts: the base model answers pool questions without thinking (evaluate.py)"
         fresh "$OUT/attempts/run.json" "$pool" || rm -rf "$OUT/attempts"  # attempts at an older pool
         timed attempts "$PYTHON" evaluate.py "${model[@]}" --dataset "$pool" --answer-field attempt \
-            --limit $attempt_limit --format r1 --max-think 1 --max-answer 12 --batch-size 32 --out "$OUT/attempts"
+            --limit $attempt_limit --format r1 --max-think 1 --max-answer 12 --batch-size 64 --out "$OUT/attempts"
     fi
 
-    # Stage 3, curation (§2: quality, difficulty, diversity; ~10 s). Drops rows with missing
+    # Stage 3, curation (§2: quality, difficulty, diversity; ~5 s). Drops rows with missing
     # fields / figures / image links, questions the base model solved, questions sharing an 8-gram
     # with the eval set, exact and near duplicates; then Algorithm 1: pick a domain uniformly, then a
     # question with probability 2^-rank by thinking length (longest first). s1 picks 1,000 of 59K;
-    # the demo keeps $size of ~1,100, so the longest-first draw mostly drops the shortest traces.
+    # the demo keeps $size of ~530, so the longest-first draw drops the shortest traces (and keeps
+    # every trace that checks itself: a check makes a trace long).
     if want curate && ! fresh "$curated" "$pool" "$OUT/attempts/summary.json"; then
         banner "3/6 curation: curate.py"
         local attempt_files=()
@@ -139,38 +148,58 @@ demo() {
     fi
 
     # Stage 4, training (§4.1: SFT on the curated traces, loss on the thinking and the answer only;
-    # ~6 min on 2 idle cores, 100 steps of ~3.5 s). The paper: 5 epochs at lr 1e-5, batch 16, a 32B
-    # model, 26 min on 16 H100s. The demo: one epoch at lr 1e-4 (a 135M model learning a new format
-    # needs a larger step), batch 8, bf16 autocast on CPU (2x faster than float32 here).
+    # ~4 min on 2 idle cores in float32, 48 steps of ~900 tokens). The paper: 5 epochs at lr 1e-5,
+    # batch 16, a 32B model, 26 min on 16 H100s. The demo: one epoch at lr 2e-4 (a 135M model
+    # learning a new format in 48 steps needs a large step), batch 8, every weight trained; bf16
+    # autocast only where the CPU runs bf16 natively (elsewhere bf16 is ~80x slower than float32).
     # TRAIN_MINUTES=N caps the wall clock (the cosine schedule then follows the clock):
     # predictable time, but fewer steps on a busy machine.
     if want train && ! fresh "$trained/train_summary.json" "$curated"; then
         banner "4/6 training: train.py"
-        timed train "$PYTHON" train.py "${model[@]}" --data "$curated" --out "$trained" --lr 1e-4 \
+        timed train "$PYTHON" train.py "${model[@]}" --data "$curated" --out "$trained" --lr 2e-4 \
             --block-size 512 --seed 0 "${train_args[@]}"
     fi
 
-    # Stage 5, evaluation with budget forcing (§3.1, §4: Figure 1's accuracy against thinking
-    # tokens; ~1-2 min). At each cap the thinking is cut and "Final Answer:" forced; the eval
-    # questions need 15-120 thinking tokens, so a small cap leaves the procedure unfinished.
-    # Then format adherence: base vs trained model with a cap they should not need (~30 s).
-    if want eval && ! fresh "$OUT/eval/summary.json" "$trained/train_summary.json" "$evalset"; then
-        banner "5/6 evaluation: evaluate.py --max-think ${budgets[*]}"
-        fresh "$OUT/eval/run.json" "$trained/train_summary.json" "$evalset" || rm -rf "$OUT/eval"  # an older model's
+    # Stage 5, evaluation with budget forcing (§3.1, §4), greedy, on the held-out questions.
+    # a) Capping (Figure 1; ~40 s): at each cap the thinking is cut and "Final Answer:" forced; the
+    #    questions need 15-80 thinking tokens, so a small cap leaves the procedure unfinished.
+    # b) Extending (Figure 4a, Table 4; ~1.5 min): a cap that never bites and 0, 1, 2 forced
+    #    "Wait"s: each replaces an attempt to end thinking, and the model checks its work; then one
+    #    Wait replaced by "Hmm" and by nothing at all (the end is refused, nothing appended).
+    # c) Format adherence (§4.1; ~15 s): does the base model close its thinking and answer on its
+    #    own? (The trained model's answer comes from b's unforced generations.)
+    local trained_at="$trained/train_summary.json"
+    if want eval && ! fresh "$OUT/eval/summary.json" "$trained_at" "$evalset"; then
+        banner "5/6 evaluation, capping: evaluate.py --max-think ${budgets[*]}"
+        fresh "$OUT/eval/run.json" "$trained_at" "$evalset" || rm -rf "$OUT/eval"  # an older model's
         timed eval "$PYTHON" evaluate.py --model "$trained" --dataset "$evalset" --max-think "${budgets[@]}" \
-            --max-answer 16 --batch-size 32 --out "$OUT/eval"
+            --max-answer 16 --batch-size 64 --out "$OUT/eval"
     fi
-    if want eval && ! fresh "$OUT/eval/adherence.json" "$trained/train_summary.json" "$evalset"; then
-        banner "5/6 format adherence: demo/adherence.py, base vs trained"
-        timed adherence "$PYTHON" demo/adherence.py --dataset "$evalset" --models base "trained=$trained" \
-            --base-model "$MODEL" "${adherence[@]}" --out "$OUT/eval/adherence.json"
+    local sweep wait_str nums
+    for sweep in eval-wait eval-hmm eval-nostring; do
+        case $sweep in
+            eval-wait) wait_str=Wait nums=("${waits[@]}") ;;
+            eval-hmm) wait_str=Hmm nums=(1) ;;
+            eval-nostring) wait_str="" nums=(1) ;;
+        esac
+        if want eval && ! fresh "$OUT/$sweep/summary.json" "$trained_at" "$evalset"; then
+            banner "5/6 evaluation, extending: evaluate.py --max-think $extend_cap --num-wait ${nums[*]} --wait-str '$wait_str'"
+            fresh "$OUT/$sweep/run.json" "$trained_at" "$evalset" || rm -rf "${OUT:?}/$sweep"
+            timed "$sweep" "$PYTHON" evaluate.py --model "$trained" --dataset "$evalset" --max-think $extend_cap \
+                --num-wait "${nums[@]}" --wait-str "$wait_str" --max-answer 16 --batch-size 64 --out "$OUT/$sweep"
+        fi
+    done
+    if want eval && ! fresh "$OUT/eval/adherence.json" "$evalset"; then
+        banner "5/6 format adherence of the base model: demo/adherence.py"
+        timed adherence "$PYTHON" demo/adherence.py --dataset "$evalset" --models base \
+            --base-model "$MODEL" "${adherence[@]}" --batch-size 64 --out "$OUT/eval/adherence.json"
     fi
 
-    # Stage 6, the results table (below) and results.json.
+    # Stage 6, the results table (below), results.json and scaling.png (capping, then Waits).
     if want report; then
         banner "6/6 results ($OUT)"
         "$PYTHON" demo/report.py --run "$OUT"
-        echo "plot: $OUT/eval/scaling.png   samples: $OUT/eval/samples.jsonl   timings: $OUT/timings.txt"
+        echo "plot: $OUT/scaling.png   samples: $OUT/eval*/samples.jsonl   timings: $OUT/timings.txt"
     fi
 }
 

@@ -26,76 +26,101 @@ import random
 import re
 import sys
 
-DOMAINS = ("addition", "subtraction", "multiplication", "counting")
+DOMAINS = ("addition", "counting")
+CHECK_SHARE = 0.2  # pool traces that check their result after the procedure (the rest stop after it)
+SLIP_SHARE = 0.5    # of those, traces whose first pass has a planted slip that the check catches
+RESTATE_SHARE = 0.5  # of those, traces that say "Wait" once more after the verdict and restate it
 
 
 # ---------------------------------------------------------------------------------------------
-# One function per domain: operands -> (question, thinking trace, answer). The trace is the
-# procedure written out, one line per digit, so its length grows with the number of digits.
+# One function per domain: operands -> (question, procedure, check, answer, first-pass answer).
+# The procedure has one line per digit, so its length grows with the number of digits: a
+# thinking cap cuts it short. The check reaches the same answer by another route and is what a
+# forced "Wait" can trigger (see make_trace). `slip_at=k` plants a slip in the procedure at step k,
+# the kind the trained model makes itself (a three-number column sum off by one; a missed match).
 # ---------------------------------------------------------------------------------------------
 
-def addition(a, b):
-    """A + B. One line per column, right to left: `8+7+1=16 c1:616` = the column sum (with the
-    incoming carry), the outgoing carry, and the result so far, so the last line already holds the
+def addition(a, b, slip_at=None):
+    """A + B, right to left, one line per column: `8+7+1=16 c1:616` = the column sum with the
+    incoming carry, the outgoing carry, and the result so far, so the last line already holds the
     answer in reading order (no digit reversal at the end; without the explicit carry on each line
-    most errors were a dropped or spurious final carry)."""
-    lines, carry, partial = [], 0, ""
-    for da, db in zip(reversed(str(a)), reversed(str(b).rjust(len(str(a)), "0"))):
-        s = int(da) + int(db) + carry
-        lhs = f"{da}+{db}" + (f"+{carry}" if carry else "")
+    most errors were a dropped or spurious final carry). The check adds each column again in two
+    steps, `8+7=15, 15+1=16 c1:616`: the trained model's slips are mostly three-number sums with
+    the carry, and two two-number sums are easier than one three-number sum."""
+    procedure, check = [], []
+    carry, slipped_carry, partial, slipped = 0, 0, "", ""
+    for k, (da, db) in enumerate(zip(reversed(str(a)), reversed(str(b).rjust(len(str(a)), "0")))):
+        pair = int(da) + int(db)
+        s = pair + carry
+        step = f"{da}+{db}={pair}, {pair}+1=" if carry else f"{da}+{db}="
         carry, partial = s // 10, str(s % 10) + partial
-        lines.append(f"{lhs}={s} c{carry}:{partial}")
-    if carry:
-        partial = "1" + partial
-    lines.append(f"end c{carry}:{partial}")
+        check.append(f"{step}{s} c{carry}:{partial}")
+        s = pair + slipped_carry + (1 if k == slip_at else 0)  # the slip: one too many
+        lhs = f"{da}+{db}" + (f"+{slipped_carry}" if slipped_carry else "")
+        slipped_carry, slipped = s // 10, str(s % 10) + slipped
+        procedure.append(f"{lhs}={s} c{slipped_carry}:{slipped}")
+    partial = ("1" if carry else "") + partial
+    slipped = ("1" if slipped_carry else "") + slipped
+    check.append(f"end c{carry}:{partial}")
+    procedure.append(f"end c{slipped_carry}:{slipped}")
     assert int(partial) == a + b
-    return f"What is {a} + {b}?", "\n".join(lines), str(a + b)
+    return f"What is {a} + {b}?", procedure, check, str(a + b), slipped
 
 
-def subtraction(a, b):
-    """A - B with A > B. Right to left with the borrow on every line: `12-7-1=4 b1:421` = the
-    column (borrowing 10 when needed, minus the incoming borrow), the outgoing borrow, and the
-    result so far; the last line drops leading zeros."""
-    lines, borrow, partial = [], 0, ""
-    for da, db in zip(reversed(str(a)), reversed(str(b).rjust(len(str(a)), "0"))):
-        d = int(da) - int(db) - borrow
-        top = da if d >= 0 else "1" + da
-        lhs = f"{top}-{db}" + ("-1" if borrow else "")
-        borrow, d = (0, d) if d >= 0 else (1, d + 10)
-        partial = str(d) + partial
-        lines.append(f"{lhs}={d} b{borrow}:{partial}")
-    answer = str(int(partial))
-    lines.append(f"end b{borrow}:{answer}")
-    assert int(answer) == a - b
-    return f"What is {a} - {b}?", "\n".join(lines), answer
-
-
-def multiplication(a, d):
-    """A * d with d one digit. Right to left: `8*7+1=57 c5:747` = the column product plus the
-    incoming carry, the outgoing carry, the result so far; the last line puts the carry in front."""
-    lines, carry, partial = [], 0, ""
-    for da in reversed(str(a)):
-        p = int(da) * d + carry
-        lhs = f"{da}*{d}" + (f"+{carry}" if carry else "")
-        carry, partial = p // 10, str(p % 10) + partial
-        lines.append(f"{lhs}={p} c{carry}:{partial}")
-    if carry:
-        partial = str(carry) + partial
-    lines.append(f"end c{carry}:{partial}")
-    assert int(partial) == a * d
-    return f"What is {a} * {d}?", "\n".join(lines), str(a * d)
-
-
-def counting(digit, number):
-    """How often `digit` occurs in the string of digits `number`. Left to right, one line per
-    digit with the running count: `7 yes 2`. (Digits, not letters: the tokenizer splits digits one
-    per token, while a 135M model cannot spell words: 2/20 right in a few-shot probe.)"""
-    lines, count = [], 0
-    for ch in number:
+def counting(digit, number, slip_at=None):
+    """How often `digit` occurs in the string of digits `number`: left to right, one line per
+    digit with the decision and the running count, `7 yes 2`. The check counts again from the
+    right end, so its running counts differ from the first pass's and cannot be copied. (Counting
+    in groups of three instead was tried: too rare in the traces to be learnt, 73% -> 10%.)
+    Digits, not letters: the tokenizer splits digits one per token, while a 135M model cannot
+    spell words (2/20 right in a few-shot probe)."""
+    procedure, check, count, slipped = [], [], 0, 0
+    for k, ch in enumerate(number):
         count += ch == digit
-        lines.append(f"{ch} {'yes' if ch == digit else 'no'} {count}")
-    lines.append(f"end {count}")
-    return f"How many {digit}s are in {number}?", "\n".join(lines), str(count)
+        slipped += ch == digit and k != slip_at  # the slip: a match missed
+        procedure.append(f"{ch} {'yes' if ch == digit and k != slip_at else 'no'} {slipped}")
+    procedure.append(f"end {slipped}")
+    recount = 0
+    for ch in reversed(number):
+        recount += ch == digit
+        check.append(f"{ch} {'yes' if ch == digit else 'no'} {recount}")
+    check.append(f"end {recount}")
+    return f"How many {digit}s are in {number}?", procedure, check, str(count), str(slipped)
+
+
+def slip_positions(domain, operands):
+    """Where the procedure can slip so that its result changes: columns that add three numbers
+    (a carry comes in) for addition, positions of a match for counting."""
+    if domain == "addition":
+        a, b = operands
+        da, db = str(a)[::-1], str(b).rjust(len(str(a)), "0")[::-1]
+        carry, out = 0, []
+        for k in range(len(da)):
+            if carry:
+                out.append(k)
+            carry = (int(da[k]) + int(db[k]) + carry) // 10
+        return out
+    digit, number = operands
+    return [k for k, ch in enumerate(number) if ch == digit]
+
+
+CHECK_HEADER = {"addition": "Wait, check each column in two steps:", "counting": "Wait, count again from the right:"}
+
+
+def make_trace(domain, operands, check, slip_at=None, restate=False):
+    """(question, trace, answer). Without `check`: the procedure, ending in the answer. With it:
+    the procedure, then "Wait, check ...", the check, and a verdict: `same: X` when the two agree,
+    `not Y: X` when the check caught a slip (the answer is always the check's); with `restate`,
+    then "Wait, the answer stays X." (so that a second forced Wait has somewhere harmless to go)."""
+    question, procedure, check_lines, answer, first = SOLVERS[domain](*operands, slip_at=slip_at)
+    if not check:
+        assert slip_at is None  # a trace never ends on an uncaught slip
+        return question, "\n".join(procedure), answer
+    verdict = f"same: {answer}" if first == answer else f"not {first}: {answer}"
+    lines = procedure + [CHECK_HEADER[domain]] + check_lines + [verdict]
+    if restate:  # what a Wait after a finished check leads to: the checked answer again, no new work
+        lines.append(f"Wait, the answer stays {answer}.")
+    return question, "\n".join(lines), answer
 
 
 def random_number(rng, digits):
@@ -107,11 +132,6 @@ def sample_operands(rng, domain, size):
     """Random operands of one question; `size` = digits of the operands = steps of the procedure."""
     if domain == "addition":
         return random_number(rng, size), random_number(rng, size)
-    if domain == "subtraction":
-        a, b = random_number(rng, size), random_number(rng, size)
-        return (max(a, b) + (a == b), min(a, b))
-    if domain == "multiplication":
-        return random_number(rng, size), rng.randint(2, 9)
     # counting: a (2*size+2)-digit number, the target digit enriched so counts spread out
     digit = str(rng.randint(0, 9))
     number = [digit if rng.random() < 0.3 else str(rng.randint(0, 9)) for _ in range(2 * size + 2)]
@@ -120,19 +140,16 @@ def sample_operands(rng, domain, size):
     return digit, "".join(number)
 
 
-SOLVERS = {"addition": addition, "subtraction": subtraction,
-           "multiplication": multiplication, "counting": counting}
+SOLVERS = {"addition": addition, "counting": counting}
 # Operand sizes (digits). Pool and eval share the range; the one-digit tier exists only in the
 # pool, as questions the base model solves, for the difficulty filter to drop.
-SIZES = {"addition": range(2, 8), "subtraction": range(2, 8), "multiplication": range(2, 7),
-         "counting": range(2, 7)}
-SOLUTION_OP = {"addition": "+", "subtraction": "-", "multiplication": "*"}
+SIZES = {"addition": range(2, 6), "counting": range(2, 5)}
 
 
 def make_row(domain, question, trace, answer, size, seed):
     """A row in the s1 59K schema (question, solution, cot_type, source_type, metadata, cot,
     thinking_trajectories, attempt) plus `domain`, which curate.py uses instead of classifying."""
-    if domain in SOLUTION_OP:
+    if domain == "addition":
         solution = f"{question[8:-1]} = {answer}"  # "What is A + B?" -> "A + B = answer"
     else:
         solution = f"The digit occurs {answer} times."
@@ -165,7 +182,10 @@ def generate(rng, domain, count, sizes, seen):
             raise ValueError(f"cannot draw {count} distinct {domain} questions of {sizes} digits; ask for fewer")
         size = sizes[len(rows) % len(sizes)]
         operands = sample_operands(rng, domain, size)
-        question, trace, answer = SOLVERS[domain](*operands)
+        check = rng.random() < CHECK_SHARE
+        slips = slip_positions(domain, operands) if check and rng.random() < SLIP_SHARE else []
+        restate = check and rng.random() < RESTATE_SHARE
+        question, trace, answer = make_trace(domain, operands, check, rng.choice(slips) if slips else None, restate)
         if question_key(question) not in seen:
             seen.add(question_key(question))
             rows.append((question, trace, answer, size, operands))
@@ -221,14 +241,14 @@ def bait_rows(rng, rows, eval_rows, seed):
     bait.append({**picks[7], "question": picks[7]["question"].lower().replace("?", " ?")})
     bait.append({**picks[8], "question": "  " + picks[8]["question"].replace(" ", "  ")})
     a, b = 48213, 39577
-    _, trace, answer = addition(a, b)
+    _, trace, answer = make_trace("addition", (a, b), check=False)
     story = (f"A library lent out {a} books in its first year and {b} books in its second year. "
              "How many books did the library lend out over the {} two years?")
     for word in ("first", "whole"):
         bait.append(make_row("addition", story.format(word), trace, answer, 5, seed))
     # Decontamination (§2): evaluation questions that leaked into the pool, with a trace.
     for ev in rng.sample(eval_rows, 3):
-        q, t, a = SOLVERS[ev["domain"]](*ev["operands"])
+        q, t, a = make_trace(ev["domain"], ev["operands"], check=False)
         bait.append(make_row(ev["domain"], q, t, a, ev["digits"], seed))
     return bait
 

@@ -17,40 +17,66 @@ sys.path.insert(0, os.path.join(ROOT, "demo"))
 import make_data  # noqa: E402
 
 
-def replay(domain, question, trace):
-    """Check a trace line by line from the question alone; return the answer it ends with."""
-    lines = trace.split("\n")
-    if domain == "counting":
-        digit, number = re.fullmatch(r"How many (\d)s are in (\d+)\?", question).groups()
-        count = 0
-        assert len(lines) == len(number) + 1
-        for ch, line in zip(number, lines):
-            count += ch == digit
-            assert line == f"{ch} {'yes' if ch == digit else 'no'} {count}"
-        assert lines[-1] == f"end {count}"
-        return str(count)
-    a, op, b = re.fullmatch(r"What is (\d+) ([-+*]) (\d+)\?", question).groups()
+def replay_counting(digit, number, lines):
+    """Check counting lines (one per digit, then `end N`) against `number`; return N."""
+    count = 0
+    assert len(lines) == len(number) + 1
+    for ch, line in zip(number, lines):
+        count += ch == digit
+        assert line == f"{ch} {'yes' if ch == digit else 'no'} {count}"
+    assert lines[-1] == f"end {count}"
+    return str(count)
+
+
+def replay_addition(a, b, lines, two_steps=False):
+    """Check addition lines (one per column, right to left, then `end`) against a + b from the
+    operands alone; return the result they end with. `two_steps`: the check's format, in which
+    a column with a carry is added as `x+y=s, s+1=t`."""
     assert len(lines) == len(a) + 1  # one line per digit of the first operand, then `end`
     partial, carry = "", 0
     for k, line in enumerate(lines[:-1]):
-        m = re.fullmatch(r"(\d+)([-+*])(\d)(?:[-+](\d))?=(\d+) ([cb])(\d):(\d+)", line)
-        assert m, line
-        x, line_op, y, incoming, value, _, out, new_partial = m.groups()
-        # the digits are the operands' k-th from the right, and the incoming carry is the last line's
-        assert x[-1] == a[-1 - k] and line_op == op and int(incoming or 0) == carry
-        assert y == (b if op == "*" else b.rjust(len(a), "0")[-1 - k])
-        if op == "-":
-            assert int(value) == int(x) - int(y) - carry and int(out) == (len(x) == 2) and int(value) < 10
-            digit = value
+        if two_steps:
+            m = re.fullmatch(r"(\d)\+(\d)=(\d+)(?:, (\d+)\+1=(\d+))? c(\d):(\d+)", line)
+            assert m, line
+            x, y, pair, again, value, out, new_partial = m.groups()
+            assert int(pair) == int(x) + int(y) and (again is None) == (carry == 0)
+            assert again is None or again == pair
+            value = value if again else pair
         else:
-            assert int(value) == (int(x) + int(y) if op == "+" else int(x) * int(y)) + carry
-            assert int(out) == int(value) // 10
-            digit = str(int(value) % 10)
-        assert new_partial == digit + partial  # the result so far, in reading order
+            m = re.fullmatch(r"(\d)\+(\d)(?:\+(\d))?=(\d+) c(\d):(\d+)", line)
+            assert m, line
+            x, y, incoming, value, out, new_partial = m.groups()
+            assert int(incoming or 0) == carry
+        # the digits are the operands' k-th from the right, and the incoming carry is the last line's
+        assert x == a[-1 - k] and y == b.rjust(len(a), "0")[-1 - k]
+        assert int(value) == int(x) + int(y) + carry and int(out) == int(value) // 10
+        assert new_partial == str(int(value) % 10) + partial  # the result so far, in reading order
         partial, carry = new_partial, int(out)
-    final = re.fullmatch(r"end [cb]\d:(\d+)", lines[-1]).group(1)
-    assert final == (str(int(partial)) if op == "-" else (str(carry) if carry else "") + partial)
+    final = re.fullmatch(r"end c\d:(\d+)", lines[-1]).group(1)
+    assert final == (str(carry) if carry else "") + partial
     return final
+
+
+def replay(domain, question, trace):
+    """Check a whole trace from the question alone: the procedure, and if present the check and
+    its verdict; return the answer the trace ends with."""
+    lines = trace.split("\n")
+    header = make_data.CHECK_HEADER[domain]
+    first, check = (lines[:lines.index(header)], lines[lines.index(header) + 1:]) if header in lines else (lines, None)
+    if check and check[-1].startswith("Wait, the answer stays "):  # a restated verdict
+        assert check[-1] == f"Wait, the answer stays {check[-2].split(': ')[-1]}."
+        check = check[:-1]
+    if domain == "counting":
+        digit, number = re.fullmatch(r"How many (\d)s are in (\d+)\?", question).groups()
+        answer = replay_counting(digit, number, first)
+        if check is not None:
+            answer = replay_counting(digit, number[::-1], check[:-1])  # counted again from the right
+    else:
+        a, b = re.fullmatch(r"What is (\d+) \+ (\d+)\?", question).groups()
+        answer = replay_addition(a, b, first)
+        if check is not None:
+            answer = replay_addition(a, b, check[:-1], two_steps=True)
+    return answer
 
 
 def test_traces_are_correct_procedures():
@@ -58,9 +84,47 @@ def test_traces_are_correct_procedures():
     for domain in make_data.DOMAINS:
         for size in make_data.SIZES[domain]:
             for _ in range(30):
-                q, trace, answer = make_data.SOLVERS[domain](*make_data.sample_operands(rng, domain, size))
-                assert replay(domain, q, trace) == answer
+                operands = make_data.sample_operands(rng, domain, size)
+                for check, restate in ((False, False), (True, False), (True, True)):
+                    q, trace, answer = make_data.make_trace(domain, operands, check, restate=restate)
+                    assert replay(domain, q, trace) == answer
+                    if check:
+                        assert trace.endswith(f"Wait, the answer stays {answer}." if restate else f"same: {answer}")
+                    else:
+                        assert "Wait" not in trace
                 assert str(eval(q[8:-1])) == answer if domain != "counting" else True  # noqa: S307
+
+
+def test_a_planted_slip_changes_the_first_pass_and_the_check_catches_it():
+    rng = __import__("random").Random(2)
+    for domain in make_data.DOMAINS:
+        for _ in range(100):
+            operands = make_data.sample_operands(rng, domain, 4)
+            slips = make_data.slip_positions(domain, operands)
+            if not slips:
+                continue
+            q, trace, answer = make_data.make_trace(domain, operands, True, rng.choice(slips))
+            first_answer, verdict = trace.split("\n")[-1][4:].split(": ")  # "not Y: X"
+            assert trace.split("\n")[-1].startswith("not ") and verdict == answer and first_answer != answer
+            lines = trace.split("\n")
+            check = lines[lines.index(make_data.CHECK_HEADER[domain]) + 1:-1]  # the check itself is right
+            if domain == "addition":
+                a, b = re.fullmatch(r"What is (\d+) \+ (\d+)\?", q).groups()
+                assert replay_addition(a, b, check, two_steps=True) == answer
+            else:
+                digit, number = re.fullmatch(r"How many (\d)s are in (\d+)\?", q).groups()
+                assert replay_counting(digit, number[::-1], check) == answer
+            with pytest.raises(AssertionError):
+                make_data.make_trace(domain, operands, False, slips[0])  # a slip is never left unchecked
+
+
+def test_pool_mixes_traces_with_and_without_checks(tmp_path):
+    make_data.main(["--out", str(tmp_path), "--pool-per-domain", "200", "--easy-per-domain", "5",
+                    "--eval-per-domain", "4", "--no-bait"])
+    traces = [json.loads(line)["thinking_trajectories"][0] for line in open(tmp_path / "pool.jsonl")]
+    checked = [t for t in traces if "\nWait, " in t]
+    slipped = [t for t in checked if "\nnot " in t]
+    assert 0.08 < len(checked) / len(traces) < 0.25 and 0.3 < len(slipped) / len(checked) < 0.7
 
 
 def test_pool_schema_bait_and_held_out_eval(tmp_path):
@@ -79,7 +143,8 @@ def test_pool_schema_bait_and_held_out_eval(tmp_path):
     # the bait each curation stage must catch is there
     assert any("![" in r["question"] for r in pool) and any("[asy]" in r["question"] for r in pool)
     assert any(r["thinking_trajectories"] == [] for r in pool)
-    assert sum(json.loads(r["metadata"])["digits"] == 1 for r in pool) == 15  # the easy tier
+    easy = {make_data.question_key(r["question"]) for r in pool if json.loads(r["metadata"])["digits"] == 1}
+    assert len(easy) == 5  # the easy tier (addition only; bait may copy one of them)
     assert len({r["question"] for r in pool}) < len(pool)  # exact duplicates
 
 
@@ -109,7 +174,8 @@ def test_smoke_chain(smol_dir, tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for f in ("data/pool.jsonl", "data/eval.jsonl", "attempts/samples.jsonl", "curated/s1k.jsonl",
               "curated/s1k.report.json", "train/config.json", "train/train_summary.json", "eval/samples.jsonl",
-              "eval/summary.json", "eval/scaling.png", "eval/adherence.json", "results.json"):
+              "eval/summary.json", "eval/scaling.png", "eval/adherence.json", "eval-wait/summary.json",
+              "eval-hmm/summary.json", "eval-nostring/summary.json", "results.json", "scaling.png"):
         assert (out / f).exists(), f
     report = json.load(open(out / "curated" / "s1k.report.json"))
     dropped = {s["stage"]: s["in"] - s["out"] for s in report["stages"]}
@@ -118,7 +184,13 @@ def test_smoke_chain(smol_dir, tmp_path):
     summary = json.load(open(out / "eval" / "summary.json"))
     assert [row["max_think"] for row in summary["rows"]] == [8, 32]
     assert all(row["avg_thinking_tokens"] <= row["max_think"] for row in summary["rows"])
-    assert "test-time scaling" in r.stdout and "format adherence" in r.stdout
+    wait = json.load(open(out / "eval-wait" / "summary.json"))
+    assert [row["num_wait"] for row in wait["rows"]] == [0, 1] and wait["rows"][0]["max_think"] == 48
+    results = json.load(open(out / "results.json"))
+    assert {"eval", "eval-wait", "eval-hmm", "eval-nostring"} == {r["sweep"] for r in results["scaling"]}
+    assert set(results["wait_effect"]) == {"eval-wait", "eval-hmm", "eval-nostring"}
+    assert set(results["adherence"]["models"]) == {"base", "trained"}
+    assert "test-time scaling" in r.stdout and "format adherence" in r.stdout and "fixed" in r.stdout
     # a rerun finds every output fresh and only prints the report
     r2 = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "1/6" not in r2.stdout and "4/6" not in r2.stdout and "test-time scaling" in r2.stdout
