@@ -2,7 +2,7 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end, as one script to read top to bottom.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct,
-#                             ~7 minutes on 2 idle CPU cores (+1 for the first set-up); outputs in runs/demo/
+#                             ~8 minutes on 2 idle CPU cores (~15 on an older AVX2-only laptop); outputs in runs/demo/
 #   bash run.sh smoke         the same chain on tiny data, a few training steps, two budgets (~1 min;
 #                             tests/test_demo.py runs it so a broken chain cannot land)
 #   bash run.sh test          set up, then run the test suite
@@ -71,9 +71,10 @@ timed() {  # timed NAME command...: run it and append its wall time to $OUT/timi
 # stage, the s1 chat format and loss masking, budget forcing (capping *and* extending with "Wait")
 # and the paper's metrics.
 #
-# Time (measured; README): ~6 min of stages on 2 idle cores, in float32 where the CPU has no native
-# bf16 (train.py --mixed-precision auto measures that). Training is most of it, so the demo is
-# sized by training tokens: ~40K (384 examples of ~110 tokens, one epoch).
+# Time (measured on an idle 2-core Zen 5 EPYC; README): 8 min 55 s in all with float32 training
+# (the CPU limited to AVX2), 7 min 22 s with its native bf16; an older AVX2-only CPU with ~half the
+# float32 speed takes ~1.8x. train.py --mixed-precision auto picks the precision by measuring.
+# Training is half of it, so the demo is sized by training tokens: ~41K (384 examples, one epoch).
 # $1 = demo | smoke (smoke: the same commands on tiny sizes, for CI).
 # ---------------------------------------------------------------------------------------------
 demo() {

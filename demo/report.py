@@ -103,14 +103,14 @@ def plot_extension(table, path):
     fig, ax = plt.subplots(figsize=(6.4, 4))
     cap = sorted((r for r in table if not r["num_wait"] and r["sweep"] == "eval"), key=lambda r: r["avg_thinking_tokens"])
     wait = sorted((r for r in table if r["sweep"] == "eval-wait"), key=lambda r: r["num_wait"])
-    series = [(cap, "o-", "capping (max_think)", lambda r: str(r["max_think"])),
-              (wait, "s-", "extension (forced Wait)", lambda r: f"{r['num_wait']}w")]
-    for rows, style, label, name in series:
+    series = [(cap, "o-", "capping (max_think)", lambda r: str(r["max_think"]), (4, -10)),
+              (wait, "s-", "extension (forced Wait)", lambda r: f"{r['num_wait']}w", (4, 5))]
+    for rows, style, label, name, offset in series:
         if rows:
             ax.plot([r["avg_thinking_tokens"] for r in rows], [100 * r["accuracy"] for r in rows], style, label=label)
             for r in rows:
                 ax.annotate(name(r), (r["avg_thinking_tokens"], 100 * r["accuracy"]), textcoords="offset points",
-                            xytext=(4, -10), fontsize=8)
+                            xytext=offset, fontsize=8)
     for r in table:
         if r["sweep"] in ("eval-hmm", "eval-nostring"):
             ax.plot(r["avg_thinking_tokens"], 100 * r["accuracy"], "^", label=f"{r['num_wait']}x {r['wait_str']!s}")
