@@ -5,12 +5,15 @@ and difficulty and selects 1K by diversity; it then evaluates on AIME/MATH/GPQA.
 a 135M model on a laptop CPU, so this script writes a small stand-in, generated here from a seed
 (no public dataset is copied):
 
-- four domains a 135M model can learn in a few minutes and where *thinking longer helps*, because
-  the answer is the end of a procedure with one step per digit: addition, subtraction and
-  multiplication by one digit (written right to left with the carry or borrow on every line), and
-  counting one digit in a long number (left to right with a running count);
+- two domains a 135M model can learn in a few minutes and where *thinking longer helps*, because
+  the answer is the end of a procedure with one step per digit: addition (right to left with the
+  carry on every line) and counting one digit in a long number (left to right with a running
+  count); subtraction and multiplication were dropped to fit the CPU time budget;
 - thinking traces that carry the partial result forward on every line, so the model never has to
   reverse digits at the end (a measured run of addition went 0% -> 84% as the budget grew);
+- in a fifth of the traces, a check of the result by another route after the procedure ("Wait,
+  check ..."), what a forced "Wait" can trigger (paper §3.1); half of those have a planted slip
+  in the first pass that the check catches, so the model sees a check that disagrees;
 - rows that curate.py's stages should remove, so each stage visibly does something: an API error,
   an empty trace, an image link, an [asy] figure, exact and near duplicates, copies of evaluation
   questions (decontamination), and one-digit questions a base model solves (difficulty filter).
