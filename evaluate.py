@@ -508,7 +508,7 @@ def check_run_config(out, config):
     if os.path.exists(path) and read_samples(os.path.join(out, "samples.jsonl")):
         with open(path) as f:
             old = json.load(f)
-        changed = [k for k in config if old.get(k) != config[k]]
+        changed = [k for k in sorted(set(config) | set(old)) if old.get(k) != config.get(k)]
         if changed:
             raise ValueError(f"{out} holds samples of a run with another {', '.join(changed)}; use another --out")
     with open(path, "w") as f:
@@ -530,12 +530,34 @@ def closed_itself(result):
     return not result["forced_stop"] and len(result["forced_mask"]) > n and not result["forced_mask"][n]
 
 
+def rejection_sample(model, tokenizer, questions, *, max_think, tries, temperature, seed, **kwargs):
+    """Rejection sampling, the paper's Table 3 baseline for length control: nothing is forced;
+    each question is sampled until its thinking fits the budget (the model closed it itself within
+    max_think tokens), at most `tries` times. A draw is stopped one token past the budget, where it
+    can no longer be accepted, so rejected draws cost max_think + 1 thinking tokens at most.
+    Returns (results, tries used per question); a question that never fit keeps its last draw."""
+    results, used, pending = [None] * len(questions), [0] * len(questions), list(range(len(questions)))
+    for attempt in range(tries):
+        if not pending:
+            break
+        drawn = budget_force.budget_force(model, tokenizer, [questions[i] for i in pending], max_think=max_think + 1,
+                                          temperature=temperature, seed=seed + 1000 * attempt, **kwargs)
+        still = []
+        for i, r in zip(pending, drawn):
+            results[i], used[i] = r, attempt + 1
+            if not (closed_itself(r) and r["thinking_tokens"] <= max_think):
+                still.append(i)
+        pending = still
+    return results, used
+
+
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True):
+              fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True, rejection_tries=0):
     """Generate what is not `done` yet, appending one line per generation to out_path as it arrives.
 
     Returns the new rows. Batches never mix settings or samples: budget_force takes one budget per
-    call. Sample k uses seed + k, so K samples of one question differ.
+    call. Sample k uses seed + k, so K samples of one question differ. With rejection_tries > 0
+    the budget is met by rejection sampling instead of budget forcing (rows then record `tries`).
     """
     done = set(done)
     todo = [(s, k, q) for s in settings for k in range(samples) for q in questions
@@ -551,17 +573,24 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
             s = group[0][0]
             for i in range(0, len(group), batch_size):
                 batch = [q for _, _, q in group[i:i + batch_size]]
-                results = budget_force.budget_force(
-                    model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
-                    min_think=s["min_think"], num_wait=s["num_wait"], wait_str=wait_str, max_answer=max_answer,
-                    temperature=temperature, fmt=fmt, seed=seed + k)
-                for q, r in zip(batch, results):
+                if rejection_tries:
+                    results, tries = rejection_sample(
+                        model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
+                        tries=rejection_tries, temperature=temperature, seed=seed + k, max_answer=max_answer, fmt=fmt)
+                else:
+                    results, tries = budget_force.budget_force(
+                        model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
+                        min_think=s["min_think"], num_wait=s["num_wait"], wait_str=wait_str, max_answer=max_answer,
+                        temperature=temperature, fmt=fmt, seed=seed + k), [None] * len(batch)
+                for q, r, n_tries in zip(batch, results, tries):
                     extracted = extract_answer(r["text"])
                     row = {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": r["text"],
                            "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
                            "thinking_tokens": r["thinking_tokens"], "answer_tokens": r["answer_tokens"],
                            "waits": r["waits"], "forced_stop": r["forced_stop"],
                            "closed_itself": closed_itself(r), **s, "sample": k}
+                    if n_tries is not None:
+                        row["tries"] = n_tries
                     append_line(fd, row)
                     new_rows.append(row)
                 bar.update(len(batch))
@@ -601,6 +630,8 @@ def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None):
                "control": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"] for g in gens) / len(gens)}
         if samples > 1:
             row["sample_accuracy"] = sum(g["correct"] for g in gens) / len(gens)
+        if "tries" in gens[0]:  # rejection sampling: what meeting the budget cost
+            row["avg_tries"] = sum(g["tries"] for g in gens) / len(gens)
         table.append(row)
     a_min = min(s["min_think"] for s in settings) if a_min is None else a_min
     a_max = max(s["max_think"] for s in settings) if a_max is None else a_max
@@ -667,6 +698,9 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=8, help="questions per budget_force call")
     parser.add_argument("--samples", type=int, default=1, help="samples per question, majority-voted (needs --temperature > 0)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    parser.add_argument("--rejection-tries", type=int, default=0,
+                        help="control length by rejection sampling instead of budget forcing: sample (needs --temperature > 0) "
+                             "until the thinking fits --max-think, at most this many times (the paper's Table 3 baseline)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed and GPQA option order")
     parser.add_argument("--a-min", type=float, default=None, help="Control's lower bound (default: smallest --min-think)")
     parser.add_argument("--a-max", type=float, default=None, help="Control's upper bound (default: largest --max-think)")
@@ -693,6 +727,12 @@ def check_args(args):
         raise ValueError("--temperature must be >= 0")
     if args.samples > 1 and args.temperature == 0:
         raise ValueError("--samples > 1 needs --temperature > 0 (greedy samples are all the same)")
+    if args.rejection_tries < 0:
+        raise ValueError("--rejection-tries must be >= 0")
+    if args.rejection_tries and args.temperature == 0:
+        raise ValueError("--rejection-tries needs --temperature > 0 (a greedy redraw is the same draw)")
+    if args.rejection_tries and (max(args.num_wait) or max(args.min_think)):
+        raise ValueError("--rejection-tries forces nothing: leave --num-wait and --min-think at 0")
 
 
 def evaluate(args):
@@ -716,7 +756,7 @@ def evaluate(args):
         os.makedirs(args.out, exist_ok=True)
         check_run_config(args.out, {k: getattr(args, k) for k in (
             "dataset", "question_field", "answer_field", "model", "format", "temperature", "max_answer",
-            "wait_str", "seed")})
+            "wait_str", "seed")} | ({"rejection_tries": args.rejection_tries} if args.rejection_tries else {}))
         drop_torn_tail(out_path)
     state.wait_for_everyone()
 
@@ -730,7 +770,8 @@ def evaluate(args):
         model.to(state.device)
         run_sweep(model, tokenizer, todo, settings, out_path, samples=args.samples, batch_size=args.batch_size,
                   temperature=args.temperature, fmt=args.format, max_answer=args.max_answer,
-                  wait_str=args.wait_str, seed=args.seed, done=done, progress=state.is_local_main_process)
+                  wait_str=args.wait_str, seed=args.seed, done=done, progress=state.is_local_main_process,
+                  rejection_tries=args.rejection_tries)
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
@@ -738,7 +779,9 @@ def evaluate(args):
     # Gather: every process appended to the same file, so the main process reads it back whole.
     summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max)
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
-                         "samples": args.samples, "temperature": args.temperature, "format": args.format}
+                         "samples": args.samples, "temperature": args.temperature, "format": args.format,
+                         "length_control": f"rejection sampling, <= {args.rejection_tries} tries" if args.rejection_tries
+                         else "budget forcing"}
     summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
