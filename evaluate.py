@@ -668,7 +668,8 @@ def format_table(summary):
     lines = [f"{'setting':<40} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
     for r in summary["rows"]:
         lines.append(f"{r['setting']:<40} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
-                     f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%")
+                     f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%"
+                     + (f"  {r['avg_tries']:.2f} tries" if "avg_tries" in r else ""))
     m = summary["metrics"]
     scaling = "n/a (one point)" if m["scaling"] is None else f"{m['scaling']:.3g} accuracy/token"
     lines.append(f"Control {100 * m['control']:.1f}% (a in [{m['a_min']}, {m['a_max']}])  "
