@@ -578,10 +578,11 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                         model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
                         tries=rejection_tries, temperature=temperature, seed=seed + k, max_answer=max_answer, fmt=fmt)
                 else:
-                    results, tries = budget_force.budget_force(
+                    results = budget_force.budget_force(
                         model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
                         min_think=s["min_think"], num_wait=s["num_wait"], wait_str=wait_str, max_answer=max_answer,
-                        temperature=temperature, fmt=fmt, seed=seed + k), [None] * len(batch)
+                        temperature=temperature, fmt=fmt, seed=seed + k)
+                    tries = [None] * len(batch)
                 for q, r, n_tries in zip(batch, results, tries):
                     extracted = extract_answer(r["text"])
                     row = {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": r["text"],

@@ -544,8 +544,8 @@ def init_optimizer_state(optimizer):
 # Precision: bf16 only where it is fast
 # ---------------------------------------------------------------------------------------------
 def bf16_matmul_speedup(size=256, repeats=3):
-    """float32 time / bf16 time of the same CPU matmul (best of `repeats`; ~10 ms where bf16 is
-    native, ~50 ms where it is emulated). CPUs with AVX-512-BF16 or AMX run bf16 several times
+    """float32 time / bf16 time of the same CPU matmul (best of `repeats`; 3-14 ms in all where bf16 is
+    native, ~110 ms where it is emulated). CPUs with AVX-512-BF16 or AMX run bf16 several times
     faster than float32; AVX2-only CPUs (most laptops, AMD before Zen 4, older Xeons) emulate it
     ~40-90x slower, which turned a 3 s training step into 4 minutes. Timing answers the question
     on every CPU, including ones a capability check misjudges."""

@@ -19,6 +19,7 @@ Also writes the same numbers to <run>/results.json and the curve to <run>/scalin
 import argparse
 import json
 import os
+import re
 import sys
 from collections import defaultdict
 
@@ -58,6 +59,10 @@ def scaling_table(samples, eval_rows, wait_str="Wait"):
     return table
 
 
+# demo/adherence.py's test of an answer written unforced, applied to the text after the delimiter.
+ANSWER_LINE = re.compile(r"^\s*answer\s*:", re.IGNORECASE | re.MULTILINE)
+ANSWER_DELIMITER = "<|im_start|>answer"
+
 # The extension sweeps: folder under the run -> the string that replaced the end of thinking.
 WAIT_SWEEPS = {"eval-wait": "Wait", "eval-hmm": "Hmm", "eval-nostring": "(none)"}
 
@@ -87,7 +92,8 @@ def trained_adherence(samples):
     """The trained model's unforced generations (no Wait, a cap it never reaches): closed its
     thinking itself and then wrote an "Answer:" line (the same test as demo/adherence.py)."""
     rows = [s for s in samples if s["num_wait"] == 0]
-    adherent = sum(s.get("closed_itself", False) and "\nAnswer:" in s["response"] for s in rows)
+    adherent = sum(s.get("closed_itself", False) and bool(ANSWER_LINE.search(s["response"].split(ANSWER_DELIMITER)[-1]))
+                   for s in rows)
     return {"n": len(rows), "adherent": adherent, "correct": sum(s["correct"] for s in rows),
             "closed_itself": sum(s.get("closed_itself", False) for s in rows)}
 
@@ -180,8 +186,8 @@ def main(argv=None):
         wait_samples[sweep] = read_jsonl(os.path.join(run, sweep, "samples.jsonl"))
         table += [{**r, "sweep": sweep} for r in scaling_table(wait_samples[sweep], eval_rows, wait_str)
                   if sweep == "eval-wait" or r["num_wait"]]  # one row without Waits is enough
+    reference = [s for s in wait_samples["eval-wait"] if s["num_wait"] == 0]  # the same cap, no Wait
     for sweep, samples in wait_samples.items():
-        reference = [s for s in wait_samples["eval-wait"] if s["num_wait"] == 0]
         if samples and reference:
             effects[sweep] = wait_effect(samples, reference)
     adherence = read_json(os.path.join(run, "eval", "adherence.json"))
