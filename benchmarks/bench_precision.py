@@ -9,6 +9,7 @@ kernels to AVX2 (all three variables; check the GFLOP/s and `mkldnn bf16` below 
     python benchmarks/bench_precision.py
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/bench_precision.py
 """
+import argparse
 import os
 import sys
 import time
@@ -31,6 +32,7 @@ def gflops(dtype, m=1024, k=576, n=1536, seconds=1.0):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, kernels: "
           f"{torch.backends.cpu.get_cpu_capability()}, mkldnn bf16: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
     fp32, bf16 = gflops(torch.float32), gflops(torch.bfloat16)
