@@ -160,7 +160,7 @@ def format_report(results):
                        f"broke {e['broken']} of {e['right_before']} right, +{e['extra_thinking_tokens']:.0f} thinking tokens")
     m = results.get("metrics")
     if m:
-        scaling = "n/a" if m["scaling"] is None else f"{100 * m['scaling']:.2f} points per 100 tokens"
+        scaling = "n/a" if m["scaling"] is None else f"{100 * m['scaling']:.2f} accuracy points per thinking token"
         out.append(f"  paper metrics: Control {100 * m['control']:.0f}%, Scaling {scaling}, "
                    f"Performance {100 * m['performance']:.1f}%")
     ad = results.get("adherence")
