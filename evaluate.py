@@ -530,6 +530,16 @@ def closed_itself(result):
     return not result["forced_stop"] and len(result["forced_mask"]) > n and not result["forced_mask"][n]
 
 
+# Conditional length control (the paper's Table 3, "token-conditional"): the prompt states the
+# budget and nothing is forced. A model learns what the sentence means only from training prompts
+# that state each trace's length (demo/conditional_data.py writes them with this same sentence).
+BUDGET_SENTENCE = "Think for at most {} tokens."
+
+
+def conditional_prompt(question, budget):
+    return f"{question}\n\n{BUDGET_SENTENCE.format(budget)}"
+
+
 def rejection_sample(model, tokenizer, questions, *, max_think, tries, temperature, seed, **kwargs):
     """Rejection sampling, the paper's Table 3 baseline for length control: nothing is forced;
     each question is sampled until its thinking fits the budget (the model closed it itself within
@@ -552,12 +562,15 @@ def rejection_sample(model, tokenizer, questions, *, max_think, tries, temperatu
 
 
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True, rejection_tries=0):
+              fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True, rejection_tries=0,
+              budget_in_prompt=0):
     """Generate what is not `done` yet, appending one line per generation to out_path as it arrives.
 
     Returns the new rows. Batches never mix settings or samples: budget_force takes one budget per
     call. Sample k uses seed + k, so K samples of one question differ. With rejection_tries > 0
     the budget is met by rejection sampling instead of budget forcing (rows then record `tries`).
+    With budget_in_prompt > 0 the prompt states max_think and nothing is forced: thinking runs
+    until the model ends it, cut only at budget_in_prompt tokens (a safety net, counted as forced).
     """
     done = set(done)
     todo = [(s, k, q) for s in settings for k in range(samples) for q in questions
@@ -573,7 +586,12 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
             s = group[0][0]
             for i in range(0, len(group), batch_size):
                 batch = [q for _, _, q in group[i:i + batch_size]]
-                if rejection_tries:
+                if budget_in_prompt:
+                    results = budget_force.budget_force(
+                        model, tokenizer, [conditional_prompt(q["question"], s["max_think"]) for q in batch],
+                        max_think=budget_in_prompt, max_answer=max_answer, temperature=temperature, fmt=fmt, seed=seed + k)
+                    tries = [None] * len(batch)
+                elif rejection_tries:
                     results, tries = rejection_sample(
                         model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
                         tries=rejection_tries, temperature=temperature, seed=seed + k, max_answer=max_answer, fmt=fmt)
@@ -703,6 +721,10 @@ def parse_args(argv=None):
     parser.add_argument("--rejection-tries", type=int, default=0,
                         help="control length by rejection sampling instead of budget forcing: sample (needs --temperature > 0) "
                              "until the thinking fits --max-think, at most this many times (the paper's Table 3 baseline)")
+    parser.add_argument("--budget-in-prompt", type=int, default=0, metavar="LIMIT",
+                        help="conditional length control instead of budget forcing: the prompt states each --max-think "
+                             "(\"Think for at most N tokens.\"), nothing is forced, thinking is cut only at LIMIT tokens "
+                             "(the paper's Table 3 token-conditional control; 0: off)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed and GPQA option order")
     parser.add_argument("--a-min", type=float, default=None, help="Control's lower bound (default: smallest --min-think)")
     parser.add_argument("--a-max", type=float, default=None, help="Control's upper bound (default: largest --max-think)")
@@ -735,6 +757,21 @@ def check_args(args):
         raise ValueError("--rejection-tries needs --temperature > 0 (a greedy redraw is the same draw)")
     if args.rejection_tries and (max(args.num_wait) or max(args.min_think)):
         raise ValueError("--rejection-tries forces nothing: leave --num-wait and --min-think at 0")
+    if args.budget_in_prompt < 0:
+        raise ValueError("--budget-in-prompt must be >= 0")
+    if args.budget_in_prompt and (args.rejection_tries or max(args.num_wait) or max(args.min_think)):
+        raise ValueError("--budget-in-prompt forces nothing: leave --rejection-tries, --num-wait and --min-think at 0")
+    if args.budget_in_prompt and args.budget_in_prompt < max(args.max_think):
+        raise ValueError(f"--budget-in-prompt {args.budget_in_prompt} would cut thinking inside the largest stated budget "
+                         f"{max(args.max_think)}: make it larger")
+
+
+def length_control_name(args):
+    if args.rejection_tries:
+        return f"rejection sampling, <= {args.rejection_tries} tries"
+    if args.budget_in_prompt:
+        return f"conditional: budget stated in the prompt, nothing forced (cut at {args.budget_in_prompt})"
+    return "budget forcing"
 
 
 def evaluate(args):
@@ -758,7 +795,7 @@ def evaluate(args):
         os.makedirs(args.out, exist_ok=True)
         check_run_config(args.out, {k: getattr(args, k) for k in (
             "dataset", "question_field", "answer_field", "model", "format", "temperature", "max_answer",
-            "wait_str", "seed")} | ({"rejection_tries": args.rejection_tries} if args.rejection_tries else {}))
+            "wait_str", "seed")} | {k: getattr(args, k) for k in ("rejection_tries", "budget_in_prompt") if getattr(args, k)})
         drop_torn_tail(out_path)
     state.wait_for_everyone()
 
@@ -773,7 +810,7 @@ def evaluate(args):
         run_sweep(model, tokenizer, todo, settings, out_path, samples=args.samples, batch_size=args.batch_size,
                   temperature=args.temperature, fmt=args.format, max_answer=args.max_answer,
                   wait_str=args.wait_str, seed=args.seed, done=done, progress=state.is_local_main_process,
-                  rejection_tries=args.rejection_tries)
+                  rejection_tries=args.rejection_tries, budget_in_prompt=args.budget_in_prompt)
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
@@ -782,8 +819,7 @@ def evaluate(args):
     summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max)
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
                          "samples": args.samples, "temperature": args.temperature, "format": args.format,
-                         "length_control": f"rejection sampling, <= {args.rejection_tries} tries" if args.rejection_tries
-                         else "budget forcing"}
+                         "length_control": length_control_name(args)}
     summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

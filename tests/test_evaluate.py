@@ -630,3 +630,39 @@ def test_rejection_sweep_on_the_model(smol, tmp_path, one_thread):
 def test_rejection_flags_are_checked(flags, message):
     with pytest.raises(ValueError, match=message):
         evaluate.check_args(evaluate.parse_args(["--dataset", "x.jsonl", *flags]))
+
+
+# -----------------------------------------------------------------------------
+# token-conditional control: the budget stated in the prompt, nothing forced (Table 3)
+
+def test_conditional_control_states_the_budget_and_forces_nothing(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_budget_force(model, tokenizer, prompts, *, max_think, **kwargs):
+        calls.append((list(prompts), max_think, kwargs))
+        return [fake_result(20) for _ in prompts]  # thinks 20 tokens whatever the budget
+
+    monkeypatch.setattr(evaluate.budget_force, "budget_force", fake_budget_force)
+    questions = evaluate.to_questions([{"question": "What is 2 + 3?", "answer": "5"}])
+    settings = [{"max_think": b, "num_wait": 0, "min_think": 0} for b in (16, 32)]
+    rows = evaluate.run_sweep(None, None, questions, settings, str(tmp_path / "s.jsonl"), progress=False,
+                              budget_in_prompt=64)
+    assert [c[0] for c in calls] == [["What is 2 + 3?\n\nThink for at most 16 tokens."],
+                                     ["What is 2 + 3?\n\nThink for at most 32 tokens."]]
+    assert {c[1] for c in calls} == {64}  # the only cap is the safety net, not the stated budget
+    assert all("num_wait" not in c[2] and "min_think" not in c[2] for c in calls)  # nothing forced
+    assert [r["max_think"] for r in rows] == [16, 32] and rows[0]["question"] == "What is 2 + 3?"
+    summary = evaluate.summarize(rows, questions, settings)
+    # 20 thinking tokens: over the stated 16, within the stated 32
+    assert [r["control"] for r in summary["rows"]] == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--budget-in-prompt", "256", "--num-wait", "1"], "forces nothing"),
+    (["--budget-in-prompt", "256", "--rejection-tries", "2", "--temperature", "1"], "forces nothing"),
+    (["--budget-in-prompt", "64", "--max-think", "16", "128"], "would cut thinking"),
+    (["--budget-in-prompt", "-1"], "must be >= 0"),
+])
+def test_conditional_flags_are_checked(flags, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate.check_args(evaluate.parse_args(["--dataset", "x.jsonl", *flags]))
