@@ -175,9 +175,10 @@ def question_key(question):
     return " ".join(re.findall(r"[a-z0-9]+", question.lower()))
 
 
-def generate(rng, domain, count, sizes, seen):
+def generate(rng, domain, count, sizes, seen, check_share=CHECK_SHARE):
     """`count` new questions of one domain, sizes cycled so every size is equally common; `seen`
-    (question keys already used, updated here) keeps them distinct across domains and files."""
+    (question keys already used, updated here) keeps them distinct across domains and files;
+    `check_share` of the traces check their result."""
     rows, sizes, tries = [], list(sizes), 0
     while len(rows) < count:
         tries += 1
@@ -185,7 +186,7 @@ def generate(rng, domain, count, sizes, seen):
             raise ValueError(f"cannot draw {count} distinct {domain} questions of {sizes} digits; ask for fewer")
         size = sizes[len(rows) % len(sizes)]
         operands = sample_operands(rng, domain, size)
-        check = rng.random() < CHECK_SHARE
+        check = rng.random() < check_share
         slips = slip_positions(domain, operands) if check and rng.random() < SLIP_SHARE else []
         restate = check and rng.random() < RESTATE_SHARE
         question, trace, answer = make_trace(domain, operands, check, rng.choice(slips) if slips else None, restate)
@@ -206,15 +207,17 @@ def make_eval(seed, per_domain):
     return out
 
 
-def make_pool(seed, per_domain, eval_rows, easy_per_domain, bait=True):
-    """The candidate pool: `per_domain` questions per domain over SIZES, plus `easy_per_domain`
-    one-digit questions (the difficulty filter's prey) and, with `bait`, rows that curate.py's
-    quality, dedup and decontamination stages must drop. Shuffled with the same seed."""
+def make_pool(seed, per_domain, eval_rows, easy_per_domain, bait=True, check_share=CHECK_SHARE):
+    """The candidate pool: `per_domain` questions per domain over SIZES (one count for every
+    domain, or a list in DOMAINS order), plus `easy_per_domain` one-digit questions (the difficulty
+    filter's prey) and, with `bait`, rows that curate.py's quality, dedup and decontamination
+    stages must drop. Shuffled with the same seed."""
+    counts = per_domain if isinstance(per_domain, (list, tuple)) else [per_domain] * len(DOMAINS)
     rng = random.Random(f"pool-{seed}")
     seen = {question_key(r["question"]) for r in eval_rows}  # held out: never in the pool
     rows = []
-    for domain in DOMAINS:
-        for q, t, a, size, _ in generate(rng, domain, per_domain, SIZES[domain], seen):
+    for domain, count in zip(DOMAINS, counts):
+        for q, t, a, size, _ in generate(rng, domain, count, SIZES[domain], seen, check_share):
             rows.append(make_row(domain, q, t, a, size, seed))
         if domain != "counting":  # a one-digit count is no question; counting gets none
             for q, t, a, size, _ in generate(rng, domain, easy_per_domain, [1], seen):
@@ -269,19 +272,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="runs/demo/data", help="folder for pool.jsonl and eval.jsonl")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pool-per-domain", type=int, default=250,
-                        help="pool questions per domain (before the easy tier and bait rows)")
+    parser.add_argument("--pool-per-domain", type=int, nargs="+", default=[250],
+                        help=f"pool questions per domain (before the easy tier and bait rows): one count for all, "
+                             f"or one per domain ({', '.join(DOMAINS)})")
+    parser.add_argument("--check-share", type=float, default=CHECK_SHARE,
+                        help="share of pool traces that check their result after the procedure")
     parser.add_argument("--easy-per-domain", type=int, default=25,
                         help="one-digit questions per arithmetic domain, for the difficulty filter")
     parser.add_argument("--eval-per-domain", type=int, default=20)
     parser.add_argument("--no-bait", action="store_true", help="leave out the rows curation must drop")
     args = parser.parse_args(argv)
     try:
-        if args.pool_per_domain < 1 or args.eval_per_domain < 1 or args.easy_per_domain < 0:
+        if min(args.pool_per_domain) < 1 or args.eval_per_domain < 1 or args.easy_per_domain < 0:
             raise ValueError("--pool-per-domain and --eval-per-domain must be >= 1, --easy-per-domain >= 0")
+        if len(args.pool_per_domain) not in (1, len(DOMAINS)):
+            raise ValueError(f"--pool-per-domain takes one count or {len(DOMAINS)} ({', '.join(DOMAINS)})")
+        if not 0 <= args.check_share <= 1:
+            raise ValueError("--check-share must be in [0, 1]")
         eval_rows = make_eval(args.seed, args.eval_per_domain)
-        pool = make_pool(args.seed, args.pool_per_domain, eval_rows, args.easy_per_domain,
-                         bait=not args.no_bait)
+        pool = make_pool(args.seed, args.pool_per_domain if len(args.pool_per_domain) > 1 else args.pool_per_domain[0],
+                         eval_rows, args.easy_per_domain, bait=not args.no_bait, check_share=args.check_share)
         write_jsonl(os.path.join(args.out, "eval.jsonl"), eval_rows)
         write_jsonl(os.path.join(args.out, "pool.jsonl"), pool)
     except (ValueError, OSError) as e:
