@@ -5,6 +5,8 @@
 #                             ~8 minutes on 2 idle CPU cores (~15 on an older AVX2-only laptop); outputs in runs/demo/
 #   bash run.sh smoke         the same chain on tiny data, a few training steps, two budgets (~1 min;
 #                             tests/test_demo.py runs it so a broken chain cannot land)
+#   bash run.sh ablations     the paper's comparisons in miniature, after the demo: data selection (Table 2),
+#                             sequential vs parallel (Figure 4), length-control methods (Table 3); runs/ablations/
 #   bash run.sh test          set up, then run the test suite
 #   PROFILE=s1 bash run.sh    the paper's recipe on GPUs: s1K-1.1, Qwen2.5-32B-Instruct, FSDP, AIME/MATH/GPQA
 #
@@ -205,6 +207,128 @@ demo() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The paper's comparisons in miniature (bash run.sh ablations; outputs in runs/ablations/). They
+# build on the demo: its stages run first, each skipped when already done. Then, with the demo's
+# base model and its 60 held-out questions:
+#   A. data selection (Table 2): a pool of its own (below); 48 rows chosen from the ~520 that pass
+#      the filters (the paper: 1K of ~25K) by Algorithm 1 (s1), at random, by domain only (diverse)
+#      and by length only (longest), each trained for the same 48 steps (4 epochs of batch 4); and
+#      the whole filtered pool for one epoch (full: 131 steps, ~2x the tokens). Each evaluated like
+#      the demo (caps 16-128); ~3 min per selection, ~5.5 min for full.
+#   B. sequential vs parallel (Figure 4): the demo's model, 8 samples per question at temperature
+#      0.7 (seeds 0-7) under caps of 16 and 32 tokens, majority-voted over K = 1, 2, 4, 8, against
+#      the demo's single greedy chains at 16-128 tokens: accuracy against thinking tokens spent.
+#   C. length control (Table 3): on the demo's model, budget forcing against rejection sampling
+#      (temperature 0.7, at most 8 draws) and token-conditional control (the demo's training run
+#      again with each trace's length stated in the prompt; then the budget stated, nothing forced).
+#   (B ~3 min; C ~11 min: rejection sampling ~4, the conditional model's training ~5.)
+# Time (README): ~33 min after the demo on 2 idle cores limited to AVX2 (~55-60 on an older
+# AVX2-only CPU). Same resumable rule as the demo: delete a folder under runs/ablations to redo it.
+# $1 = ablations | smoke (smoke: tiny sizes on the smoke demo, for CI).
+# ---------------------------------------------------------------------------------------------
+ablations() {
+    local demo_mode=demo default_out=runs/ablations
+    [ "$1" = smoke ] && demo_mode=smoke default_out=runs/ablations-smoke
+    local demo_out=${DEMO_OUT:-runs/$demo_mode}
+    # The demo's stages, in a subshell so that its OUT and MODEL stay its own.
+    (OUT=$demo_out STAGES="data attempts curate train eval" demo $demo_mode)
+    OUT=${OUT:-$default_out}
+    mkdir -p "$OUT"
+    echo "# $(date -u '+%F %T') UTC: bash run.sh ablations ($1)" >> "$OUT/timings.txt"
+    local base=${MODEL:-$demo_out/base} pool=$OUT/data/pool.jsonl evalset=$OUT/data/eval.jsonl
+    local attempts=$OUT/attempts/samples.jsonl
+    local pool_per_domain=(400 100) eval_per_domain=30 attempt_limit=128
+    local size=48 caps=(16 32 64 128) samples=8 parallel_caps=(16 32) tries=8 conditional_limit=256
+    local train_args=(--epochs 4) full_args=(--epochs 1) batch=(--batch-size 4 --micro-batch-size 4)
+    local demo_train_args=(--epochs 1 --batch-size 8 --micro-batch-size 8)  # the demo's own recipe (stage 4)
+    if [ "$1" = smoke ]; then
+        demo_train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
+        pool_per_domain=(24 6) eval_per_domain=2 attempt_limit=16
+        size=4 caps=(8 32) samples=2 parallel_caps=(8) tries=2 conditional_limit=64
+        train_args=(--max-steps 2) full_args=(--max-steps 3) batch=(--batch-size 4 --micro-batch-size 4)
+    fi
+    local evaluate=("$PYTHON" evaluate.py --dataset "$evalset" --max-answer 16 --batch-size 64)
+
+    # The pool: the demo's generator and seed (so the same held-out questions), shaped like a real
+    # pool for selection to act on: one domain four times as common as the other (NuminaMath is
+    # half of the paper's 59K), and no trace checking itself, so that a longer trace means a
+    # larger question, as it does in s1's pool (the demo's checks would make "longest" mean "checks").
+    if ! fresh "$pool" demo/make_data.py; then
+        banner "ablation data: demo/make_data.py --pool-per-domain ${pool_per_domain[*]} --check-share 0"
+        timed data "$PYTHON" demo/make_data.py --out "$OUT/data" --pool-per-domain "${pool_per_domain[@]}" \
+            --check-share 0 --easy-per-domain 25 --eval-per-domain $eval_per_domain
+    fi
+    if ! fresh "$OUT/attempts/summary.json" "$pool"; then  # the difficulty filter's input, as in the demo
+        rm -rf "$OUT/attempts"
+        timed attempts "$PYTHON" evaluate.py --model "$base" --dataset "$pool" --answer-field attempt \
+            --limit $attempt_limit --format r1 --max-think 1 --max-answer 12 --batch-size 64 --out "$OUT/attempts"
+    fi
+
+    # train_and_eval DIR DATA TRAIN_ARGS...: train.py on DATA into DIR/train, then the demo's capping
+    # sweep into DIR/eval; each step skipped when its output is newer than its input.
+    train_and_eval() {
+        local dir=$1 data=$2; shift 2
+        if ! fresh "$dir/train/train_summary.json" "$data"; then
+            timed "$(basename "$dir")-train" "$PYTHON" train.py --model "$base" --data "$data" --out "$dir/train" \
+                --lr 2e-4 --block-size 512 --seed 0 "${batch[@]}" "$@"
+        fi
+        if ! fresh "$dir/eval/summary.json" "$dir/train/train_summary.json"; then
+            rm -rf "${dir:?}/eval"
+            timed "$(basename "$dir")-eval" "${evaluate[@]}" --model "$dir/train" --max-think "${caps[@]}" --out "$dir/eval"
+        fi
+    }
+
+    # A. Data selection: the same filters as the demo's curation, then each strategy picks $size rows.
+    local strategy
+    for strategy in s1 random diverse longest full; do
+        local dir=$OUT/data-$strategy n=$size args=("${train_args[@]}")
+        [ $strategy = full ] && n=0 args=("${full_args[@]}")
+        banner "A. data selection: $strategy ($([ $n = 0 ] && echo 'every row that passes the filters' || echo "$n rows"))"
+        if ! fresh "$dir/s1k.jsonl" "$pool" "$OUT/attempts/summary.json"; then
+            timed "data-$strategy-curate" "$PYTHON" curate.py --pool "$pool" --attempts "$attempts" \
+                --decontaminate "$evalset" --size $n --strategy ${strategy/full/s1} --seed 0 --tokenizer "$base" \
+                --out "$dir/s1k.jsonl" --quiet
+        fi
+        train_and_eval "$dir" "$dir/s1k.jsonl" "${args[@]}"
+    done
+
+    # B. Sequential vs parallel: K samples per question at short caps, from the demo's model.
+    local trained=$demo_out/train
+    if ! fresh "$OUT/parallel/summary.json" "$trained/train_summary.json"; then
+        banner "B. parallel: $samples samples per question at caps ${parallel_caps[*]}, temperature 0.7"
+        rm -rf "$OUT/parallel"
+        timed parallel "${evaluate[@]}" --model "$trained" --max-think "${parallel_caps[@]}" --samples $samples \
+            --temperature 0.7 --seed 0 --out "$OUT/parallel"
+    fi
+
+    # C. Length control on the demo's model: budget forcing is its capping sweep (runs/demo/eval);
+    #    rejection sampling samples it; conditional control needs a model that has seen budgets in
+    #    its prompts: the demo's curated rows, each stating its trace's length, the demo's recipe.
+    if ! fresh "$OUT/control-rejection/summary.json" "$trained/train_summary.json"; then
+        banner "C. length control: rejection sampling (at most $tries draws)"
+        rm -rf "$OUT/control-rejection"
+        timed control-rejection "${evaluate[@]}" --model "$trained" --max-think "${caps[@]}" \
+            --rejection-tries $tries --temperature 0.7 --seed 0 --out "$OUT/control-rejection"
+    fi
+    local cond=$OUT/control-conditional
+    banner "C. length control: token-conditional (budget in the prompt)"
+    fresh "$cond/s1k.jsonl" "$demo_out/curated/s1k.jsonl" \
+        || "$PYTHON" demo/conditional_data.py --data "$demo_out/curated/s1k.jsonl" --out "$cond/s1k.jsonl"
+    if ! fresh "$cond/train/train_summary.json" "$cond/s1k.jsonl"; then
+        timed control-conditional-train "$PYTHON" train.py --model "$base" --data "$cond/s1k.jsonl" --out "$cond/train" \
+            --lr 2e-4 --block-size 512 --seed 0 "${demo_train_args[@]}"
+    fi
+    if ! fresh "$cond/eval/summary.json" "$cond/train/train_summary.json"; then
+        rm -rf "$cond/eval"
+        timed control-conditional-eval "${evaluate[@]}" --model "$cond/train" --max-think "${caps[@]}" \
+            --budget-in-prompt $conditional_limit --out "$cond/eval"
+    fi
+
+    banner "ablations: results ($OUT)"
+    "$PYTHON" demo/ablations_report.py --run "$OUT" --demo "$demo_out"
+}
+
+# ---------------------------------------------------------------------------------------------
 # The paper's recipe on GPUs (PROFILE=s1). Not runnable on the CPU demo machine; needs the hub.
 # NGPU GPUs on this node (default: all); for the paper's 16 H100s on two nodes pass accelerate's
 # multi-node flags in ACCELERATE_ARGS (see configs/fsdp.yaml).
@@ -268,5 +392,6 @@ case "${1:-demo}" in
     test) shift; run_tests "$@" ;;
     demo|smoke)
         if [ "${PROFILE:-demo}" = s1 ]; then s1_recipe; else demo "${1:-demo}"; fi ;;
-    *) echo "usage: bash run.sh [demo|smoke|test [pytest args]]   (PROFILE=s1 for the paper's GPU recipe)" >&2; exit 2 ;;
+    ablations) ablations "${2:-ablations}" ;;
+    *) echo "usage: bash run.sh [demo|smoke|ablations [smoke]|test [pytest args]]   (PROFILE=s1 for the paper's GPU recipe)" >&2; exit 2 ;;
 esac

@@ -127,6 +127,18 @@ def test_pool_mixes_traces_with_and_without_checks(tmp_path):
     assert 0.08 < len(checked) / len(traces) < 0.25 and 0.3 < len(slipped) / len(checked) < 0.7
 
 
+def test_ablation_pool_skews_domains_without_checks_and_keeps_the_eval_set(tmp_path):
+    """The ablations' pool: one count per domain, no trace checking itself, the same held-out set."""
+    make_data.main(["--out", str(tmp_path / "demo"), "--pool-per-domain", "40", "--eval-per-domain", "4", "--no-bait",
+                    "--easy-per-domain", "0"])
+    make_data.main(["--out", str(tmp_path / "abl"), "--pool-per-domain", "40", "10", "--check-share", "0",
+                    "--eval-per-domain", "4", "--no-bait", "--easy-per-domain", "0"])
+    pool = [json.loads(line) for line in open(tmp_path / "abl" / "pool.jsonl")]
+    assert [sum(r["domain"] == d for r in pool) for d in make_data.DOMAINS] == [40, 10]
+    assert not any("Wait" in r["thinking_trajectories"][0] for r in pool)
+    assert (tmp_path / "abl" / "eval.jsonl").read_bytes() == (tmp_path / "demo" / "eval.jsonl").read_bytes()
+
+
 def test_pool_schema_bait_and_held_out_eval(tmp_path):
     make_data.main(["--out", str(tmp_path), "--pool-per-domain", "40", "--easy-per-domain", "5",
                     "--eval-per-domain", "6"])
@@ -160,17 +172,25 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 def test_bad_input_exits_2(tmp_path):
-    for bad in (["--pool-per-domain", "0"], ["--easy-per-domain", "200"]):  # the second: only 81 one-digit sums
+    for bad in (["--pool-per-domain", "0"], ["--easy-per-domain", "200"],  # the second: only 81 one-digit sums
+                ["--pool-per-domain", "5", "5", "5"], ["--check-share", "1.5"]):
         r = subprocess.run([sys.executable, "demo/make_data.py", "--out", str(tmp_path), *bad],
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and r.stderr.startswith("error:") and "Traceback" not in r.stderr
 
 
-def test_smoke_chain(smol_dir, tmp_path):
-    """`bash run.sh smoke`: every stage runs and hands over to the next; then a rerun reuses all."""
-    out = tmp_path / "smoke"
+@pytest.fixture(scope="module")
+def smoke_run(smol_dir, tmp_path_factory):
+    """`bash run.sh smoke` once: (its folder, the environment it ran with, its result)."""
+    out = tmp_path_factory.mktemp("demo") / "smoke"
     env = {**os.environ, "SKIP_SETUP": "1", "PYTHON": sys.executable, "MODEL": smol_dir, "OUT": str(out)}
     r = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
+    return out, env, r
+
+
+def test_smoke_chain(smoke_run):
+    """`bash run.sh smoke`: every stage runs and hands over to the next; then a rerun reuses all."""
+    out, env, r = smoke_run
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for f in ("data/pool.jsonl", "data/eval.jsonl", "attempts/samples.jsonl", "curated/s1k.jsonl",
               "curated/s1k.report.json", "train/config.json", "train/train_summary.json", "eval/samples.jsonl",
@@ -194,3 +214,67 @@ def test_smoke_chain(smol_dir, tmp_path):
     # a rerun finds every output fresh and only prints the report
     r2 = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "1/6" not in r2.stdout and "4/6" not in r2.stdout and "test-time scaling" in r2.stdout
+
+
+def test_ablations_smoke_chain(smoke_run, tmp_path):
+    """`bash run.sh ablations smoke` on the smoke demo: five selections trained and evaluated,
+    parallel samples, rejection sampling, the conditional model, one report; a rerun reuses all."""
+    demo_out, env, r = smoke_run
+    assert r.returncode == 0
+    out = tmp_path / "ablations"
+    env = {**env, "OUT": str(out), "DEMO_OUT": str(demo_out)}
+    r = subprocess.run(["bash", "run.sh", "ablations", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=1200)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    report = json.load(open(out / "report.json"))
+    rows = {d["strategy"]: d for d in report["data_selection"]}
+    assert list(rows) == ["s1", "random", "diverse", "longest", "full"]
+    assert all(rows[k]["rows"] == 4 for k in ("s1", "random", "diverse", "longest"))
+    assert rows["full"]["rows"] > 10 * 4 // 2  # every row that passed the filters
+    longest = [json.loads(line)["thinking_tokens"] for line in open(out / "data-longest" / "s1k.jsonl")]
+    pool = [json.loads(line)["thinking_tokens"] for line in open(out / "data-full" / "s1k.jsonl")]
+    assert sorted(longest) == sorted(pool)[-4:]  # longest really took the longest traces
+    assert [p["max_think"] for p in rows["s1"]["curve"]] == [8, 32]
+    sp = report["sequential_parallel"]
+    assert [(p["max_think"], p["k"]) for p in sp["parallel"]] == [(8, 1), (8, 2)]
+    assert [p["max_think"] for p in sp["sequential"]] == [8, 32]
+    assert set(report["length_control"]) == {"budget forcing", "rejection sampling", "conditional (budget in prompt)"}
+    assert report["length_control"]["budget forcing"]["control"] == 1.0
+    cond = [json.loads(line) for line in open(out / "control-conditional" / "s1k.jsonl")]
+    assert all(c["question"].endswith(f"Think for at most {c['stated_budget']} tokens.") for c in cond)
+    for plot in ("data_selection.png", "sequential_parallel.png", "length_control.png"):
+        assert (out / plot).exists(), plot
+    assert "data selection" in r.stdout and "length control" in r.stdout
+    r2 = subprocess.run(["bash", "run.sh", "ablations", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=300)
+    assert r2.returncode == 0 and "Loading weights" not in r2.stderr and "data selection" in r2.stdout
+
+
+def test_conditional_data_states_each_traces_budget(tmp_path):
+    import conditional_data
+
+    assert [conditional_data.stated_budget(n) for n in (1, 16, 17, 64, 65)] == [16, 16, 32, 64, 128]
+    src, dst = tmp_path / "s1k.jsonl", tmp_path / "cond" / "s1k.jsonl"
+    src.write_text("".join(json.dumps({"question": f"Q{n}?", "thinking_tokens": n}) + "\n" for n in (10, 40)))
+    conditional_data.main(["--data", str(src), "--out", str(dst)])
+    rows = [json.loads(line) for line in open(dst)]
+    assert [r["question"] for r in rows] == ["Q10?\n\nThink for at most 16 tokens.", "Q40?\n\nThink for at most 64 tokens."]
+    src.write_text(json.dumps({"question": "no length"}) + "\n")
+    r = subprocess.run([sys.executable, "demo/conditional_data.py", "--data", str(src), "--out", str(dst)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("error:") and "thinking_tokens" in r.stderr
+
+
+def test_majority_curves_vote_over_the_first_k_samples():
+    import ablations_report
+
+    def gen(qid, k, extracted, tokens):
+        return {"id": qid, "max_think": 16, "sample": k, "extracted": extracted, "gold": "7", "thinking_tokens": tokens}
+
+    # q1: samples say 3, 7, 7, 7 -> wrong with K=1, right with K=4 (K=2 ties: the first seen, 3, wins)
+    # q2: samples say 7, 7, 1, 1 -> right with K=1 and K=2; K=4 ties, the first seen (7) wins
+    samples = [gen("q1", k, a, 10) for k, a in enumerate(["3", "7", "7", "7"])]
+    samples += [gen("q2", k, a, 12) for k, a in enumerate(["7", "7", "1", "1"])]
+    curves = ablations_report.majority_curves(list(reversed(samples)), ks=(1, 2, 4, 8))
+    assert [(c["k"], c["accuracy"]) for c in curves] == [(1, 0.5), (2, 0.5), (4, 1.0)]  # K=8: not enough samples
+    assert [c["thinking_tokens_per_question"] for c in curves] == [11.0, 22.0, 44.0]

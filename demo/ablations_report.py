@@ -1,0 +1,241 @@
+"""The paper's comparisons in miniature: one report from what `bash run.sh ablations` wrote.
+
+Reads --run (default runs/ablations) and the demo it built on (--demo, default runs/demo), prints
+three tables and writes the same numbers to <run>/report.json, with one plot per comparison:
+  data selection (the paper's Table 2): per strategy the rows trained on, the training steps,
+      tokens and seconds, accuracy at each thinking cap, the best accuracy -> data_selection.png;
+  sequential vs parallel (Figure 4): majority voting over K = 1, 2, 4, 8 samples at short caps
+      against one greedy chain at longer caps, accuracy against thinking tokens spent per
+      question (all K samples counted) -> sequential_parallel.png;
+  length control (Table 3): budget forcing, rejection sampling and token-conditional control:
+      Control, Scaling, Performance, and per budget the accuracy, thinking tokens, share within
+      budget and draws spent -> length_control.png.
+
+    python demo/ablations_report.py --run runs/ablations --demo runs/demo
+"""
+import argparse
+import json
+import os
+import sys
+from collections import defaultdict
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import evaluate  # noqa: E402  (majority voting and answer matching, as evaluate.py grades them)
+
+STRATEGIES = ("s1", "random", "diverse", "longest", "full")
+# Length-control methods -> the folder (under --run) with their evaluate.py summary.
+METHODS = {"budget forcing": "eval", "rejection sampling": "control-rejection",
+           "conditional (budget in prompt)": "control-conditional/eval"}
+
+
+def read_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def curve(summary):
+    """[(max_think, accuracy, avg thinking tokens, control, avg tries or None)] of an evaluate.py summary."""
+    return [{"max_think": r["max_think"], "accuracy": r["accuracy"], "avg_thinking_tokens": r["avg_thinking_tokens"],
+             "control": r["control"], "avg_tries": r.get("avg_tries")} for r in summary["rows"]]
+
+
+def data_selection(run):
+    """One row per strategy that has a trained and evaluated model."""
+    rows = []
+    for strategy in STRATEGIES:
+        folder = os.path.join(run, f"data-{strategy}")
+        curated = read_json(os.path.join(folder, "s1k.report.json"))
+        trained = read_json(os.path.join(folder, "train", "train_summary.json"))
+        summary = read_json(os.path.join(folder, "eval", "summary.json"))
+        if not (curated and trained and summary):
+            continue
+        rows.append({"strategy": strategy, "rows": trained["data"]["examples"],
+                     "domains": curated["domains"]["selected"],
+                     "mean_trace_tokens": curated["thinking_tokens"]["selected"].get("mean"),
+                     "steps": trained["steps"], "epochs": trained["epochs"], "train_tokens": trained["tokens"],
+                     "train_seconds": trained["train_seconds"], "n": summary["rows"][0]["n"],
+                     "curve": curve(summary), "performance": summary["metrics"]["performance"],
+                     "scaling": summary["metrics"]["scaling"]})
+    return rows
+
+
+def majority_curves(samples, ks=(1, 2, 4, 8)):
+    """Per cap and K: accuracy of the majority answer over each question's first K samples, and
+    the thinking tokens those K samples spent per question (the parallel side of Figure 4)."""
+    by_cap = defaultdict(lambda: defaultdict(list))
+    for s in samples:
+        by_cap[s["max_think"]][str(s["id"])].append(s)
+    out = []
+    for cap, questions in sorted(by_cap.items()):
+        most = min(len(v) for v in questions.values())
+        for k in ks:
+            if k > most:
+                continue
+            correct, tokens = 0, 0
+            for gens in questions.values():
+                first = sorted(gens, key=lambda g: g["sample"])[:k]
+                vote = evaluate.majority_vote([g["extracted"] for g in first])
+                correct += evaluate.answers_match(vote, first[0]["gold"])
+                tokens += sum(g["thinking_tokens"] for g in first)
+            out.append({"max_think": cap, "k": k, "n": len(questions), "accuracy": correct / len(questions),
+                        "thinking_tokens_per_question": tokens / len(questions)})
+    return out
+
+
+def read_samples(path):
+    return evaluate.read_samples(path) if os.path.exists(path) else []
+
+
+def sequential_parallel(run, demo):
+    sequential = read_json(os.path.join(demo, "eval", "summary.json"))
+    parallel = majority_curves(read_samples(os.path.join(run, "parallel", "samples.jsonl")))
+    config = (read_json(os.path.join(run, "parallel", "run.json")) or {})
+    if not (sequential and parallel):
+        return None
+    return {"sequential": [{"max_think": r["max_think"], "n": r["n"], "accuracy": r["accuracy"],
+                            "thinking_tokens_per_question": r["avg_thinking_tokens"]} for r in sequential["rows"]],
+            "parallel": parallel, "temperature": config.get("temperature"),
+            "seeds": "sample k of every question uses seed %d + k" % config.get("seed", 0)}
+
+
+def length_control(run, demo):
+    """Per method: the paper's metrics and the per-budget curve. Budget forcing is the demo's own
+    capping sweep; the other two were run on the same model (or its recipe) by the ablations."""
+    out = {}
+    for method, folder in METHODS.items():
+        summary = read_json(os.path.join(demo if method == "budget forcing" else run, folder, "summary.json"))
+        if summary:
+            m = summary["metrics"]
+            out[method] = {"control": m["control"], "scaling": m["scaling"], "performance": m["performance"],
+                           "n": summary["rows"][0]["n"], "curve": curve(summary),
+                           # the share of budgets whose average thinking fits that budget itself
+                           "average_within_own_budget": sum(r["avg_thinking_tokens"] <= r["max_think"]
+                                                            for r in summary["rows"]) / len(summary["rows"]),
+                           # the share of generations within their budget, over every budget of the sweep
+                           "within_budget": sum(r["control"] for r in summary["rows"]) / len(summary["rows"])}
+    return out
+
+
+def plot(results, run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def finish(fig, ax, title, xlabel, path):
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_ylim(0, 100)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+        fig.tight_layout()
+        fig.savefig(os.path.join(run, path), dpi=120)
+        plt.close(fig)
+
+    if results["data_selection"]:
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        for r in results["data_selection"]:
+            c = r["curve"]
+            ax.plot([p["avg_thinking_tokens"] for p in c], [100 * p["accuracy"] for p in c], "o-",
+                    label=f"{r['strategy']} ({r['rows']} rows, {r['steps']} steps)")
+        finish(fig, ax, "data selection: budget forcing, caps 16-128 (Table 2 in miniature)",
+               "average thinking tokens", "data_selection.png")
+    sp = results["sequential_parallel"]
+    if sp:
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        seq = sp["sequential"]
+        ax.plot([r["thinking_tokens_per_question"] for r in seq], [100 * r["accuracy"] for r in seq], "o-",
+                label="sequential: one greedy chain, caps " + ", ".join(str(r["max_think"]) for r in seq))
+        for cap in sorted({r["max_think"] for r in sp["parallel"]}):
+            par = [r for r in sp["parallel"] if r["max_think"] == cap]
+            ax.plot([r["thinking_tokens_per_question"] for r in par], [100 * r["accuracy"] for r in par], "s--",
+                    label=f"parallel: majority of K samples at cap {cap}")
+            for r in par:
+                ax.annotate(f"K={r['k']}", (r["thinking_tokens_per_question"], 100 * r["accuracy"]),
+                            textcoords="offset points", xytext=(3, 4), fontsize=7)
+        ax.set_xscale("log", base=2)
+        finish(fig, ax, "sequential vs parallel test-time compute (Figure 4 in miniature)",
+               "thinking tokens per question (all samples)", "sequential_parallel.png")
+    if results["length_control"]:
+        fig, ax = plt.subplots(figsize=(6.4, 4))
+        for method, r in results["length_control"].items():
+            c = r["curve"]
+            ax.plot([p["avg_thinking_tokens"] for p in c], [100 * p["accuracy"] for p in c], "o-",
+                    label=f"{method}: Control {100 * r['control']:.0f}%")
+            for p in c:
+                ax.annotate(str(p["max_think"]), (p["avg_thinking_tokens"], 100 * p["accuracy"]),
+                            textcoords="offset points", xytext=(3, 4), fontsize=7)
+        finish(fig, ax, "length control (Table 3 in miniature; labels: budget)", "average thinking tokens",
+               "length_control.png")
+
+
+def pct(x):
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def format_report(results):
+    out = []
+    ds = results["data_selection"]
+    if ds:
+        caps = [p["max_think"] for p in ds[0]["curve"]]
+        out.append(f"data selection (Table 2), greedy, {ds[0]['n']} held-out questions, accuracy at each thinking cap:")
+        out.append(f"  {'strategy':<8} {'rows':>5} {'steps':>5} {'train tok':>9} {'train s':>7} {'trace tok':>9}"
+                   + "".join(f" {'@' + str(c):>6}" for c in caps) + f" {'best':>6}")
+        for r in ds:
+            out.append(f"  {r['strategy']:<8} {r['rows']:>5} {r['steps']:>5} {r['train_tokens']:>9} "
+                       f"{r['train_seconds']:>7.0f} {r['mean_trace_tokens'] or 0:>9.1f}"
+                       + "".join(f" {100 * p['accuracy']:>5.1f}%" for p in r["curve"])
+                       + f" {100 * r['performance']:>5.1f}%")
+    sp = results["sequential_parallel"]
+    if sp:
+        out.append(f"sequential vs parallel (Figure 4), the demo's model, {sp['sequential'][0]['n']} questions; "
+                   f"parallel: temperature {sp['temperature']}, {sp['seeds']}:")
+        for r in sp["sequential"]:
+            out.append(f"  one greedy chain, cap {r['max_think']:>4}: {r['thinking_tokens_per_question']:>6.1f} "
+                       f"thinking tokens/question, accuracy {pct(r['accuracy'])}")
+        for r in sp["parallel"]:
+            out.append(f"  majority of K={r['k']} at cap {r['max_think']:>3}: {r['thinking_tokens_per_question']:>6.1f} "
+                       f"thinking tokens/question, accuracy {pct(r['accuracy'])}")
+    lc = results["length_control"]
+    if lc:
+        first = next(iter(lc.values()))
+        out.append(f"length control (Table 3), the demo's model (conditional: its recipe, budgets in the prompts), "
+                   f"{first['n']} questions:")
+        out.append(f"  {'method':<31} {'Control':>7} {'own bud.':>8} {'in budget':>9} {'Scaling':>8} {'Perf.':>6}   "
+                   "per budget: accuracy / avg thinking tokens / within budget [/ draws]")
+        for method, r in lc.items():
+            scaling = "n/a" if r["scaling"] is None else f"{100 * r['scaling']:.2f}"
+            per = "; ".join(f"{p['max_think']}: {pct(p['accuracy'])} / {p['avg_thinking_tokens']:.0f} / {pct(p['control'])}"
+                            + (f" / {p['avg_tries']:.1f}" if p["avg_tries"] else "") for p in r["curve"])
+            out.append(f"  {method:<31} {pct(r['control']):>7} {pct(r['average_within_own_budget']):>8} "
+                       f"{pct(r['within_budget']):>9} {scaling:>8} "
+                       f"{pct(r['performance']):>6}   {per}")
+        out.append("  (Control: the paper's formula, the share of budgets whose average thinking lies in [0, largest "
+                   "budget]; own bud.: the share of budgets whose average thinking fits that budget; in budget: the "
+                   "share of generations whose thinking fits their budget; Scaling: accuracy points per thinking token)")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", default="runs/ablations", help="the folder `bash run.sh ablations` wrote")
+    parser.add_argument("--demo", default="runs/demo", help="the demo run it built on (its model's greedy chains)")
+    args = parser.parse_args(argv)
+    results = {"data_selection": data_selection(args.run),
+               "sequential_parallel": sequential_parallel(args.run, args.demo),
+               "length_control": length_control(args.run, args.demo)}
+    if not any(results.values()):
+        print(f"error: nothing to report under {args.run}", file=sys.stderr)
+        sys.exit(2)
+    with open(os.path.join(args.run, "report.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    plot(results, args.run)
+    print(format_report(results))
+    print(f"wrote {os.path.join(args.run, 'report.json')} and its plots")
+
+
+if __name__ == "__main__":
+    main()
