@@ -214,16 +214,17 @@ demo() {
 #      the filters (the paper: 1K of ~25K) by Algorithm 1 (s1), at random, by domain only (diverse)
 #      and by length only (longest), each trained for the same 48 steps (4 epochs of batch 4); and
 #      the whole filtered pool for one epoch (full: 131 steps, ~2x the tokens). Each evaluated like
-#      the demo (caps 16-128); ~3 min per selection, ~5.5 min for full.
+#      the demo (caps 16-128); ~3.5 min per selection, ~6 min for full.
 #   B. sequential vs parallel (Figure 4): the demo's model, 8 samples per question at temperature
-#      0.7 (seeds 0-7) under caps of 16 and 32 tokens, majority-voted over K = 1, 2, 4, 8, against
-#      the demo's single greedy chains at 16-128 tokens: accuracy against thinking tokens spent.
+#      0.7 (seeds 0-7) under a cap of 32 tokens, majority-voted over K = 1, 2, 4, 8, against the
+#      demo's single greedy chains at 16-128 tokens: accuracy against thinking tokens spent.
 #   C. length control (Table 3): on the demo's model, budget forcing against rejection sampling
-#      (temperature 0.7, at most 8 draws) and token-conditional control (the demo's training run
-#      again with each trace's length stated in the prompt; then the budget stated, nothing forced).
-#   (B ~3 min; C ~11 min: rejection sampling ~4, the conditional model's training ~5.)
-# Time (README): ~33 min after the demo on 2 idle cores limited to AVX2 (~55-60 on an older
-# AVX2-only CPU). Same resumable rule as the demo: delete a folder under runs/ablations to redo it.
+#      (temperature 0.7, at most 4 draws) and token-conditional control (the demo's model trained
+#      12 more steps with each trace's length stated in the prompt; then the budget stated,
+#      nothing forced).
+#   (B ~2 min; C ~8 min: rejection sampling ~3, the conditional model ~3.5.)
+# Time (README): ~29 min after the demo on 2 idle Xeon cores limited to AVX2 (~52 projected on an
+# older AVX2-only CPU). Same resumable rule as the demo: delete a folder under runs/ablations to redo it.
 # $1 = ablations | smoke (smoke: tiny sizes on the smoke demo, for CI).
 # ---------------------------------------------------------------------------------------------
 ablations() {
@@ -238,11 +239,14 @@ ablations() {
     local base=${MODEL:-$demo_out/base} pool=$OUT/data/pool.jsonl evalset=$OUT/data/eval.jsonl
     local attempts=$OUT/attempts/samples.jsonl
     local pool_per_domain=(400 100) eval_per_domain=30 attempt_limit=128
-    local size=48 caps=(16 32 64 128) samples=8 parallel_caps=(16 32) tries=8 conditional_limit=256
+    local size=48 caps=(16 32 64 128) samples=8 parallel_caps=(32) tries=4 conditional_limit=256
     local train_args=(--epochs 4) full_args=(--epochs 1) batch=(--batch-size 4 --micro-batch-size 4)
-    local demo_train_args=(--epochs 1 --batch-size 8 --micro-batch-size 8)  # the demo's own recipe (stage 4)
+    # Conditional control continues the demo's model for a quarter of an epoch (12 of 48 steps, the
+    # demo's batch), time enough to see its prompts state budgets; training it again from the base
+    # model cost 5 of the 32 minutes (measured) for the same finding.
+    local conditional_args=(--max-steps 12 --batch-size 8 --micro-batch-size 8)
     if [ "$1" = smoke ]; then
-        demo_train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
+        conditional_args=(--max-steps 2 --batch-size 4 --micro-batch-size 4)
         pool_per_domain=(24 6) eval_per_domain=2 attempt_limit=16
         size=4 caps=(8 32) samples=2 parallel_caps=(8) tries=2 conditional_limit=64
         train_args=(--max-steps 2) full_args=(--max-steps 3) batch=(--batch-size 4 --micro-batch-size 4)
@@ -292,7 +296,8 @@ ablations() {
         train_and_eval "$dir" "$dir/s1k.jsonl" "${args[@]}"
     done
 
-    # B. Sequential vs parallel: K samples per question at short caps, from the demo's model.
+    # B. Sequential vs parallel: K samples per question at a short cap, from the demo's model. Cap 32
+    #    only: at cap 16 no vote can help (3.3% at every K when measured), and it cost a minute.
     local trained=$demo_out/train
     if ! fresh "$OUT/parallel/summary.json" "$trained/train_summary.json"; then
         banner "B. parallel: $samples samples per question at caps ${parallel_caps[*]}, temperature 0.7"
@@ -302,8 +307,10 @@ ablations() {
     fi
 
     # C. Length control on the demo's model: budget forcing is its capping sweep (runs/demo/eval);
-    #    rejection sampling samples it; conditional control needs a model that has seen budgets in
-    #    its prompts: the demo's curated rows, each stating its trace's length, the demo's recipe.
+    #    rejection sampling samples it (4 draws: at cap 16 none of 8 fit, and cap 64 needed 1.8 on
+    #    average when measured with 8); conditional control needs a model that has seen budgets in
+    #    its prompts: the demo's model trained on further on its curated rows, each stating its
+    #    trace's length.
     if ! fresh "$OUT/control-rejection/summary.json" "$trained/train_summary.json"; then
         banner "C. length control: rejection sampling (at most $tries draws)"
         rm -rf "$OUT/control-rejection"
@@ -314,9 +321,9 @@ ablations() {
     banner "C. length control: token-conditional (budget in the prompt)"
     fresh "$cond/s1k.jsonl" "$demo_out/curated/s1k.jsonl" \
         || "$PYTHON" demo/conditional_data.py --data "$demo_out/curated/s1k.jsonl" --out "$cond/s1k.jsonl"
-    if ! fresh "$cond/train/train_summary.json" "$cond/s1k.jsonl"; then
-        timed control-conditional-train "$PYTHON" train.py --model "$base" --data "$cond/s1k.jsonl" --out "$cond/train" \
-            --lr 2e-4 --block-size 512 --seed 0 "${demo_train_args[@]}"
+    if ! fresh "$cond/train/train_summary.json" "$cond/s1k.jsonl" "$trained/train_summary.json"; then
+        timed control-conditional-train "$PYTHON" train.py --model "$trained" --data "$cond/s1k.jsonl" --out "$cond/train" \
+            --lr 2e-4 --block-size 512 --seed 0 "${conditional_args[@]}"
     fi
     if ! fresh "$cond/eval/summary.json" "$cond/train/train_summary.json"; then
         rm -rf "$cond/eval"

@@ -102,7 +102,8 @@ def sequential_parallel(run, demo):
 
 def length_control(run, demo):
     """Per method: the paper's metrics and the per-budget curve. Budget forcing is the demo's own
-    capping sweep; the other two were run on the same model (or its recipe) by the ablations."""
+    capping sweep; the other two were run on the same model (conditional: trained on with budgets
+    stated in its prompts) by the ablations."""
     out = {}
     for method, folder in METHODS.items():
         summary = read_json(os.path.join(demo if method == "budget forcing" else run, folder, "summary.json"))
@@ -202,7 +203,7 @@ def format_report(results):
     lc = results["length_control"]
     if lc:
         first = next(iter(lc.values()))
-        out.append(f"length control (Table 3), the demo's model (conditional: its recipe, budgets in the prompts), "
+        out.append(f"length control (Table 3), the demo's model (conditional: trained on with budgets in its prompts), "
                    f"{first['n']} questions:")
         out.append(f"  {'method':<31} {'Control':>7} {'own bud.':>8} {'in budget':>9} {'Scaling':>8} {'Perf.':>6}   "
                    "per budget: accuracy / avg thinking tokens / within budget [/ draws]")

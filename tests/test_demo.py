@@ -242,6 +242,8 @@ def test_ablations_smoke_chain(smoke_run, tmp_path):
     assert report["length_control"]["budget forcing"]["control"] == 1.0
     cond = [json.loads(line) for line in open(out / "control-conditional" / "s1k.jsonl")]
     assert all(c["question"].endswith(f"Think for at most {c['stated_budget']} tokens.") for c in cond)
+    cond_train = json.load(open(out / "control-conditional" / "train" / "train_summary.json"))
+    assert os.path.samefile(cond_train["args"]["model"], demo_out / "train")  # the demo's model, trained on
     for plot in ("data_selection.png", "sequential_parallel.png", "length_control.png"):
         assert (out / plot).exists(), plot
     assert "data selection" in r.stdout and "length control" in r.stdout
