@@ -85,7 +85,7 @@ demo() {
     OUT=${OUT:-$default_out}
     local pool_per_domain=250 easy_per_domain=25 eval_per_domain=30 size=384 attempt_limit=128
     local train_args=(--epochs 1 --max-minutes "${TRAIN_MINUTES:-0}" --batch-size 8 --micro-batch-size 8)
-    local budgets=(16 32 64 128) extend_cap=384 waits=(0 1 2) adherence=(--max-think 128 --limit 40)
+    local budgets=(8 16 32 64 128 256) extend_cap=384 waits=(0 1 2) adherence=(--max-think 128 --limit 40)
     if [ "$1" = smoke ]; then
         pool_per_domain=12 easy_per_domain=4 eval_per_domain=2 size=24 attempt_limit=32
         train_args=(--max-steps 3 --batch-size 4 --micro-batch-size 4)
@@ -115,9 +115,10 @@ demo() {
     # writes a candidate pool in the s1 59K schema (question, solution, cot_type, source_type,
     # metadata, cot, thinking_trajectories, attempt, plus domain) over two domains whose thinking
     # traces are step-by-step procedures (addition with a written carry per line; counting a digit
-    # with a running count); a quarter of the traces then check their result by another route
-    # ("Wait, check ..."), half of those catching a planted slip; plus rows each curation filter
-    # must catch; and a held-out eval set of the same domains. See demo/make_data.py.
+    # with a quick tally); three in four long questions' traces then check their result more
+    # carefully ("Wait, count again with a running count:"), three in twenty short ones', half of
+    # the checks catching a planted slip; plus rows each curation filter must catch; and a
+    # held-out eval set of the same domains. See demo/make_data.py.
     if want data && ! fresh "$pool" demo/make_data.py; then
         banner "1/6 data: demo/make_data.py"
         timed data "$PYTHON" demo/make_data.py --out "$data" --pool-per-domain $pool_per_domain \

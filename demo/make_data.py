@@ -7,13 +7,16 @@ a 135M model on a laptop CPU, so this script writes a small stand-in, generated 
 
 - two domains a 135M model can learn in a few minutes and where *thinking longer helps*, because
   the answer is the end of a procedure with one step per digit: addition (right to left with the
-  carry on every line) and counting one digit in a long number (left to right with a running
-  count); subtraction and multiplication were dropped to fit the CPU time budget;
+  carry on every line) and counting one digit in a long number (a quick tally, left to right);
+  subtraction and multiplication were dropped to fit the CPU time budget;
 - thinking traces that carry the partial result forward on every line, so the model never has to
   reverse digits at the end (a measured run of addition went 0% -> 84% as the budget grew);
-- in a fifth of the traces, a check of the result by another route after the procedure ("Wait,
-  check ..."), what a forced "Wait" can trigger (paper §3.1); half of those have a planted slip
-  in the first pass that the check catches, so the model sees a check that disagrees;
+- in some traces, a more careful second pass after the first ("Wait, ..."), what a forced "Wait"
+  can trigger (paper §3.1): counting again with a running count (the quick tally's total is its
+  weak point), adding each column again in two steps; three in four long questions check
+  themselves, three in twenty short ones, so the trained model checks on its own where its quick
+  pass is least reliable and a forced Wait has the rest left to check. Half of the checks catch a
+  planted slip in the first pass, so the model sees a check that disagrees;
 - rows that curate.py's stages should remove, so each stage visibly does something: an API error,
   an empty trace, an image link, an [asy] figure, exact and near duplicates, copies of evaluation
   questions (decontamination), and one-digit questions a base model solves (difficulty filter).
@@ -30,7 +33,8 @@ import re
 import sys
 
 DOMAINS = ("addition", "counting")
-CHECK_SHARE = 0.2  # pool traces that check their result after the procedure (the rest stop after it)
+CHECK_SHARE = 0.75  # long questions' traces that check their result after the procedure; short ones: a fifth of that
+LONG = {"addition": 4, "counting": 4}  # operand digits from which a question counts as long
 SLIP_SHARE = 0.5    # of those, traces whose first pass has a planted slip that the check catches
 RESTATE_SHARE = 0.5  # of those, traces that say "Wait" once more after the verdict and restate it
 
@@ -38,12 +42,13 @@ RESTATE_SHARE = 0.5  # of those, traces that say "Wait" once more after the verd
 # ---------------------------------------------------------------------------------------------
 # One function per domain: operands -> (question, procedure, check, answer, first-pass answer).
 # The procedure has one line per digit, so its length grows with the number of digits: a
-# thinking cap cuts it short. The check reaches the same answer by another route and is what a
-# forced "Wait" can trigger (see make_trace). `slip_at=k` plants a slip in the procedure at step k,
-# the kind the trained model makes itself (a three-number column sum off by one; a missed match).
+# thinking cap cuts it short. The check reaches the same answer more carefully and is what a
+# forced "Wait" can trigger (see make_trace). `slip` plants a slip in the procedure, the kind the
+# trained model makes itself: a three-number column sum one too high in column `slip`; a tally
+# total off by `slip`.
 # ---------------------------------------------------------------------------------------------
 
-def addition(a, b, slip_at=None):
+def addition(a, b, slip=None):
     """A + B, right to left, one line per column: `8+7+1=16 c1:616` = the column sum with the
     incoming carry, the outgoing carry, and the result so far, so the last line already holds the
     answer in reading order (no digit reversal at the end; without the explicit carry on each line
@@ -58,7 +63,7 @@ def addition(a, b, slip_at=None):
         step = f"{da}+{db}={pair}, {pair}+1=" if carry else f"{da}+{db}="
         carry, partial = s // 10, str(s % 10) + partial
         check.append(f"{step}{s} c{carry}:{partial}")
-        s = pair + slipped_carry + (1 if k == slip_at else 0)  # the slip: one too many
+        s = pair + slipped_carry + (1 if k == slip else 0)  # the slip: one too many
         lhs = f"{da}+{db}" + (f"+{slipped_carry}" if slipped_carry else "")
         slipped_carry, slipped = s // 10, str(s % 10) + slipped
         procedure.append(f"{lhs}={s} c{slipped_carry}:{slipped}")
@@ -70,30 +75,30 @@ def addition(a, b, slip_at=None):
     return f"What is {a} + {b}?", procedure, check, str(a + b), slipped
 
 
-def counting(digit, number, slip_at=None):
-    """How often `digit` occurs in the string of digits `number`: left to right, one line per
-    digit with the decision and the running count, `7 yes 2`. The check counts again from the
-    right end, so its running counts differ from the first pass's and cannot be copied. (Counting
-    in groups of three instead was tried: too rare in the traces to be learnt, 73% -> 10%.)
-    Digits, not letters: the tokenizer splits digits one per token, while a 135M model cannot
-    spell words (2/20 right in a few-shot probe)."""
-    procedure, check, count, slipped = [], [], 0, 0
-    for k, ch in enumerate(number):
+def counting(digit, number, slip=None):
+    """How often `digit` occurs in the string of digits `number`. The procedure is a quick tally,
+    left to right, one line per digit with the decision only (`7 no`, `2 yes`), then the total of
+    the yes lines (`total 2`): short, and its total is where it goes wrong (the trained model's
+    commonest counting error: every line right, the total off). The check counts again left to
+    right with a running count on every line (`2 yes 1`), so its last line is the answer. (Counting
+    again from the right was tried: the model misreads a number backwards, 80% -> 33%; counting
+    in groups of three was not learnt from ~30 traces.) Digits, not letters: the tokenizer splits
+    digits one per token, while a 135M model cannot spell words (2/20 right in a few-shot probe)."""
+    procedure, check, count = [], [], 0
+    for ch in number:
         count += ch == digit
-        slipped += ch == digit and k != slip_at  # the slip: a match missed
-        procedure.append(f"{ch} {'yes' if ch == digit and k != slip_at else 'no'} {slipped}")
-    procedure.append(f"end {slipped}")
-    recount = 0
-    for ch in reversed(number):
-        recount += ch == digit
-        check.append(f"{ch} {'yes' if ch == digit else 'no'} {recount}")
-    check.append(f"end {recount}")
-    return f"How many {digit}s are in {number}?", procedure, check, str(count), str(slipped)
+        procedure.append(f"{ch} {'yes' if ch == digit else 'no'}")
+        check.append(f"{ch} {'yes' if ch == digit else 'no'} {count}")
+    tallied = count + (slip or 0)
+    procedure.append(f"total {tallied}")
+    check.append(f"end {count}")
+    return f"How many {digit}s are in {number}?", procedure, check, str(count), str(tallied)
 
 
 def slip_positions(domain, operands):
-    """Where the procedure can slip so that its result changes: columns that add three numbers
-    (a carry comes in) for addition, positions of a match for counting."""
+    """The slips the procedure can make that change its result: columns that add three numbers
+    (a carry comes in) for addition; for counting, a total one too low (when there is a match) or
+    one too high."""
     if domain == "addition":
         a, b = operands
         da, db = str(a)[::-1], str(b).rjust(len(str(a)), "0")[::-1]
@@ -104,20 +109,20 @@ def slip_positions(domain, operands):
             carry = (int(da[k]) + int(db[k]) + carry) // 10
         return out
     digit, number = operands
-    return [k for k, ch in enumerate(number) if ch == digit]
+    return [-1, 1] if digit in number else [1]
 
 
-CHECK_HEADER = {"addition": "Wait, check each column in two steps:", "counting": "Wait, count again from the right:"}
+CHECK_HEADER = {"addition": "Wait, check each column in two steps:", "counting": "Wait, count again with a running count:"}
 
 
-def make_trace(domain, operands, check, slip_at=None, restate=False):
+def make_trace(domain, operands, check, slip=None, restate=False):
     """(question, trace, answer). Without `check`: the procedure, ending in the answer. With it:
     the procedure, then "Wait, check ...", the check, and a verdict: `same: X` when the two agree,
     `not Y: X` when the check caught a slip (the answer is always the check's); with `restate`,
     then "Wait, the answer stays X." (so that a second forced Wait has somewhere harmless to go)."""
-    question, procedure, check_lines, answer, first = SOLVERS[domain](*operands, slip_at=slip_at)
+    question, procedure, check_lines, answer, first = SOLVERS[domain](*operands, slip=slip)
     if not check:
-        assert slip_at is None  # a trace never ends on an uncaught slip
+        assert slip is None  # a trace never ends on an uncaught slip
         return question, "\n".join(procedure), answer
     verdict = f"same: {answer}" if first == answer else f"not {first}: {answer}"
     lines = procedure + [CHECK_HEADER[domain]] + check_lines + [verdict]
@@ -178,7 +183,7 @@ def question_key(question):
 def generate(rng, domain, count, sizes, seen, check_share=CHECK_SHARE):
     """`count` new questions of one domain, sizes cycled so every size is equally common; `seen`
     (question keys already used, updated here) keeps them distinct across domains and files;
-    `check_share` of the traces check their result."""
+    `check_share` of the long questions' traces check their result, a fifth as many of the short ones'."""
     rows, sizes, tries = [], list(sizes), 0
     while len(rows) < count:
         tries += 1
@@ -186,7 +191,7 @@ def generate(rng, domain, count, sizes, seen, check_share=CHECK_SHARE):
             raise ValueError(f"cannot draw {count} distinct {domain} questions of {sizes} digits; ask for fewer")
         size = sizes[len(rows) % len(sizes)]
         operands = sample_operands(rng, domain, size)
-        check = rng.random() < check_share
+        check = rng.random() < (check_share if size >= LONG[domain] else check_share / 5)
         slips = slip_positions(domain, operands) if check and rng.random() < SLIP_SHARE else []
         restate = check and rng.random() < RESTATE_SHARE
         question, trace, answer = make_trace(domain, operands, check, rng.choice(slips) if slips else None, restate)
@@ -201,7 +206,8 @@ def make_eval(seed, per_domain):
     rng = random.Random(f"eval-{seed}")
     out, seen = [], set()
     for domain in DOMAINS:
-        for question, _, answer, size, operands in generate(rng, domain, per_domain, SIZES[domain], seen):
+        # check_share=0: the questions drawn must not depend on how the traces are designed
+        for question, _, answer, size, operands in generate(rng, domain, per_domain, SIZES[domain], seen, 0):
             out.append({"id": f"{domain}-{len(out)}", "question": question, "answer": answer,
                         "domain": domain, "digits": size, "operands": list(operands)})
     return out
@@ -220,7 +226,7 @@ def make_pool(seed, per_domain, eval_rows, easy_per_domain, bait=True, check_sha
         for q, t, a, size, _ in generate(rng, domain, count, SIZES[domain], seen, check_share):
             rows.append(make_row(domain, q, t, a, size, seed))
         if domain != "counting":  # a one-digit count is no question; counting gets none
-            for q, t, a, size, _ in generate(rng, domain, easy_per_domain, [1], seen):
+            for q, t, a, size, _ in generate(rng, domain, easy_per_domain, [1], seen, check_share):
                 rows.append(make_row(domain, q, t, a, size, seed))
     if bait:
         rows += bait_rows(rng, rows, eval_rows, seed)
@@ -276,7 +282,8 @@ def main(argv=None):
                         help=f"pool questions per domain (before the easy tier and bait rows): one count for all, "
                              f"or one per domain ({', '.join(DOMAINS)})")
     parser.add_argument("--check-share", type=float, default=CHECK_SHARE,
-                        help="share of pool traces that check their result after the procedure")
+                        help="share of long questions' traces (addition and counting from 4 digits) that check "
+                             "their result after the procedure; short ones check a fifth as often")
     parser.add_argument("--easy-per-domain", type=int, default=25,
                         help="one-digit questions per arithmetic domain, for the difficulty filter")
     parser.add_argument("--eval-per-domain", type=int, default=20)

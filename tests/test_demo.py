@@ -17,8 +17,19 @@ sys.path.insert(0, os.path.join(ROOT, "demo"))
 import make_data  # noqa: E402
 
 
+def replay_tally(digit, number, lines):
+    """Check a quick tally (one `d yes|no` line per digit, then `total N`) against `number`; the
+    total must be the number of yes lines. Return N."""
+    assert len(lines) == len(number) + 1
+    for ch, line in zip(number, lines):
+        assert line == f"{ch} {'yes' if ch == digit else 'no'}"
+    assert lines[-1] == f"total {number.count(digit)}"
+    return str(number.count(digit))
+
+
 def replay_counting(digit, number, lines):
-    """Check counting lines (one per digit, then `end N`) against `number`; return N."""
+    """Check counting lines with a running count (one per digit, then `end N`) against `number`;
+    return N."""
     count = 0
     assert len(lines) == len(number) + 1
     for ch, line in zip(number, lines):
@@ -68,9 +79,9 @@ def replay(domain, question, trace):
         check = check[:-1]
     if domain == "counting":
         digit, number = re.fullmatch(r"How many (\d)s are in (\d+)\?", question).groups()
-        answer = replay_counting(digit, number, first)
+        answer = replay_tally(digit, number, first)
         if check is not None:
-            answer = replay_counting(digit, number[::-1], check[:-1])  # counted again from the right
+            answer = replay_counting(digit, number, check[:-1])  # counted again with a running count
     else:
         a, b = re.fullmatch(r"What is (\d+) \+ (\d+)\?", question).groups()
         answer = replay_addition(a, b, first)
@@ -113,18 +124,35 @@ def test_a_planted_slip_changes_the_first_pass_and_the_check_catches_it():
                 assert replay_addition(a, b, check, two_steps=True) == answer
             else:
                 digit, number = re.fullmatch(r"How many (\d)s are in (\d+)\?", q).groups()
-                assert replay_counting(digit, number[::-1], check) == answer
+                assert replay_counting(digit, number, check) == answer
+                first = lines[:lines.index(make_data.CHECK_HEADER[domain])]
+                assert first[-1] == f"total {first_answer}" and abs(int(first_answer) - int(answer)) == 1
             with pytest.raises(AssertionError):
                 make_data.make_trace(domain, operands, False, slips[0])  # a slip is never left unchecked
 
 
 def test_pool_mixes_traces_with_and_without_checks(tmp_path):
-    make_data.main(["--out", str(tmp_path), "--pool-per-domain", "200", "--easy-per-domain", "5",
+    """Long questions check themselves three times in four, short ones three in twenty; half the
+    checks catch a slip."""
+    make_data.main(["--out", str(tmp_path), "--pool-per-domain", "400", "--easy-per-domain", "5",
                     "--eval-per-domain", "4", "--no-bait"])
-    traces = [json.loads(line)["thinking_trajectories"][0] for line in open(tmp_path / "pool.jsonl")]
-    checked = [t for t in traces if "\nWait, " in t]
-    slipped = [t for t in checked if "\nnot " in t]
-    assert 0.08 < len(checked) / len(traces) < 0.25 and 0.3 < len(slipped) / len(checked) < 0.7
+    rows = [json.loads(line) for line in open(tmp_path / "pool.jsonl")]
+    for long in (True, False):
+        traces = [r["thinking_trajectories"][0] for r in rows
+                  if (json.loads(r["metadata"])["digits"] >= make_data.LONG[r["domain"]]) == long]
+        checked = [t for t in traces if "\nWait, " in t]
+        slipped = [t for t in checked if "\nnot " in t]
+        assert (0.65 < len(checked) / len(traces) < 0.85) if long else (0.09 < len(checked) / len(traces) < 0.21)
+        assert 0.3 < len(slipped) / len(checked) < 0.7
+
+
+def test_eval_set_does_not_depend_on_the_trace_design(tmp_path):
+    """The held-out questions are drawn without trace decisions, so changing how traces check
+    themselves cannot change the evaluation set."""
+    for share in ("0", "0.75"):
+        make_data.main(["--out", str(tmp_path / share), "--pool-per-domain", "20", "--eval-per-domain", "6",
+                        "--check-share", share, "--no-bait"])
+    assert (tmp_path / "0" / "eval.jsonl").read_bytes() == (tmp_path / "0.75" / "eval.jsonl").read_bytes()
 
 
 def test_ablation_pool_skews_domains_without_checks_and_keeps_the_eval_set(tmp_path):
