@@ -2,7 +2,7 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end, as one script to read top to bottom.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct,
-#                             ~8 minutes on 2 idle CPU cores (~15 on an older AVX2-only laptop); outputs in runs/demo/
+#                             ~15 minutes on 2 idle CPU cores (~25 on an older AVX2-only laptop); outputs in runs/demo/
 #   bash run.sh smoke         the same chain on tiny data, a few training steps, two budgets (~1 min;
 #                             tests/test_demo.py runs it so a broken chain cannot land)
 #   bash run.sh ablations     the paper's comparisons in miniature, after the demo: data selection (Table 2),
@@ -73,10 +73,10 @@ timed() {  # timed NAME command...: run it and append its wall time to $OUT/timi
 # stage, the s1 chat format and loss masking, budget forcing (capping *and* extending with "Wait")
 # and the paper's metrics.
 #
-# Time (measured on an idle 2-core Zen 5 EPYC; README): 8 min 55 s in all with float32 training
-# (the CPU limited to AVX2), 7 min 22 s with its native bf16; an older AVX2-only CPU with ~half the
-# float32 speed takes ~1.8x. train.py --mixed-precision auto picks the precision by measuring.
-# Training is half of it, so the demo is sized by training tokens: ~41K (384 examples, one epoch).
+# Time (measured on an idle 2-core Xeon VM limited to AVX2; README): 14 min 34 s in all with
+# float32 training; an older AVX2-only CPU with ~half the float32 speed takes ~1.7-2x.
+# train.py --mixed-precision auto picks the precision by measuring (bf16 where the CPU has it).
+# Training is half of it, so the demo is sized by training tokens: ~49K (384 examples, one epoch).
 # $1 = demo | smoke (smoke: the same commands on tiny sizes, for CI).
 # ---------------------------------------------------------------------------------------------
 demo() {
@@ -152,7 +152,7 @@ demo() {
     fi
 
     # Stage 4, training (§4.1: SFT on the curated traces, loss on the thinking and the answer only;
-    # ~4 min on 2 idle cores in float32, 48 steps of ~900 tokens). The paper: 5 epochs at lr 1e-5,
+    # ~7 min on 2 idle cores in float32, 48 steps of ~1,030 tokens). The paper: 5 epochs at lr 1e-5,
     # batch 16, a 32B model, 26 min on 16 H100s. The demo: one epoch at lr 2e-4 (a 135M model
     # learning a new format in 48 steps needs a large step), batch 8, every weight trained; bf16
     # autocast only where the CPU runs bf16 natively (elsewhere bf16 is ~80x slower than float32).
@@ -165,11 +165,13 @@ demo() {
     fi
 
     # Stage 5, evaluation with budget forcing (§3.1, §4), greedy, on the held-out questions.
-    # a) Capping (Figure 1; ~40 s): at each cap the thinking is cut and "Final Answer:" forced; the
-    #    questions need 15-80 thinking tokens, so a small cap leaves the procedure unfinished.
-    # b) Extending (Figure 4a, Table 4; ~1.5 min): a cap that never bites and 0, 1, 2 forced
-    #    "Wait"s: each replaces an attempt to end thinking, and the model checks its work; then one
-    #    Wait replaced by "Hmm" and by nothing at all (the end is refused, nothing appended).
+    # a) Capping (Figure 1; ~2 min): at each cap the thinking is cut and "Final Answer:" forced; the
+    #    questions need ~20-240 thinking tokens (a short tally to a long sum with its check), so a
+    #    small cap leaves the procedure unfinished.
+    # b) Extending (Figure 4a, Table 4; ~2.5 min): a cap that never bites and 0, 1, 2 forced
+    #    "Wait"s: each replaces an attempt to end thinking, and the model checks its work more
+    #    carefully; then one Wait replaced by "Hmm" and by nothing at all (the end is refused,
+    #    nothing appended; ~1 min each).
     # c) Format adherence (§4.1; ~15 s): does the base model close its thinking and answer on its
     #    own? (The trained model's answer comes from b's unforced generations.)
     local trained_at="$trained/train_summary.json"
