@@ -105,8 +105,18 @@ def length_control(run, demo):
     capping sweep; the other two were run on the same model (conditional: trained on with budgets
     stated in its prompts) by the ablations."""
     out = {}
-    for method, folder in METHODS.items():
-        summary = read_json(os.path.join(demo if method == "budget forcing" else run, folder, "summary.json"))
+    summaries = {method: read_json(os.path.join(demo if method == "budget forcing" else run, folder, "summary.json"))
+                 for method, folder in METHODS.items()}
+    # The demo's sweep has budgets of its own (8-256); compare budget forcing at the budgets the other
+    # methods were run at, with the paper's metrics recomputed over those alone.
+    caps = {r["max_think"] for method, summary in summaries.items() if summary and method != "budget forcing"
+            for r in summary["rows"]}
+    forcing = summaries["budget forcing"]
+    if forcing and caps and caps <= {r["max_think"] for r in forcing["rows"]}:
+        rows = [r for r in forcing["rows"] if r["max_think"] in caps]
+        metrics = evaluate.scaling_metrics([(r["avg_thinking_tokens"], r["accuracy"]) for r in rows], 0, max(caps))
+        summaries["budget forcing"] = {"rows": rows, "metrics": metrics}
+    for method, summary in summaries.items():
         if summary:
             m = summary["metrics"]
             out[method] = {"control": m["control"], "scaling": m["scaling"], "performance": m["performance"],

@@ -308,3 +308,27 @@ def test_majority_curves_vote_over_the_first_k_samples():
     curves = ablations_report.majority_curves(list(reversed(samples)), ks=(1, 2, 4, 8))
     assert [(c["k"], c["accuracy"]) for c in curves] == [(1, 0.5), (2, 0.5), (4, 1.0)]  # K=8: not enough samples
     assert [c["thinking_tokens_per_question"] for c in curves] == [11.0, 22.0, 44.0]
+
+
+def test_length_control_compares_budget_forcing_at_the_other_methods_budgets(tmp_path):
+    """The demo's capping sweep has budgets the ablations did not run (8, 256): budget forcing is
+    compared, and its metrics recomputed, at the other methods' budgets only."""
+    import ablations_report
+
+    def summary(points):  # (budget, accuracy, avg thinking tokens)
+        return {"rows": [{"max_think": b, "n": 60, "accuracy": acc, "avg_thinking_tokens": a, "control": 1.0}
+                         for b, acc, a in points],
+                "metrics": {"control": 1.0, "scaling": 99.0, "performance": 0.9}}
+
+    def write(folder, data):
+        os.makedirs(folder)
+        with open(os.path.join(folder, "summary.json"), "w") as f:
+            json.dump(data, f)
+
+    write(tmp_path / "demo" / "eval", summary([(8, 0.0, 8), (16, 0.1, 16), (32, 0.3, 30), (256, 0.9, 90)]))
+    write(tmp_path / "run" / "control-rejection", summary([(16, 0.2, 15), (32, 0.25, 31)]))
+    out = ablations_report.length_control(str(tmp_path / "run"), str(tmp_path / "demo"))
+    forcing = out["budget forcing"]
+    assert [p["max_think"] for p in forcing["curve"]] == [16, 32]
+    assert forcing["performance"] == 0.3 and abs(forcing["scaling"] - 0.2 / 14) < 1e-12 and forcing["control"] == 1.0
+    assert out["rejection sampling"]["scaling"] == 99.0  # the other methods' metrics are their own
