@@ -142,7 +142,7 @@ demo() {
     # with the eval set, exact and near duplicates; then Algorithm 1: pick a domain uniformly, then a
     # question with probability 2^-rank by thinking length (longest first). s1 picks 1,000 of 59K;
     # the demo keeps $size of ~530, so the longest-first draw drops the shortest traces (and keeps
-    # every trace that checks itself: a check makes a trace long).
+    # nearly every trace that checks itself: a check makes a trace long).
     if want curate && ! fresh "$curated" "$pool" "$OUT/attempts/summary.json"; then
         banner "3/6 curation: curate.py"
         local attempt_files=()
@@ -226,7 +226,7 @@ demo() {
 #      12 more steps with each trace's length stated in the prompt; then the budget stated,
 #      nothing forced).
 #   (B ~2 min; C ~8 min: rejection sampling ~3, the conditional model ~3.5.)
-# Time (README): ~29 min after the demo on 2 idle Xeon cores limited to AVX2 (~52 projected on an
+# Time (README): ~34 min after the demo on 2 idle Xeon cores limited to AVX2 (~57 projected on an
 # older AVX2-only CPU). Same resumable rule as the demo: delete a folder under runs/ablations to redo it.
 # $1 = ablations | smoke (smoke: tiny sizes on the smoke demo, for CI).
 # ---------------------------------------------------------------------------------------------
