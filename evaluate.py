@@ -194,22 +194,25 @@ def extract_answer(response):
 
 
 WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")  # a word, not a command or a variable
-MATH_SPAN = re.compile(r"(?<!\\)\$+([^$]+?)(?<!\\)\$+")
-NUMBER = re.compile(r"[+-]?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?")
+MATH_SPAN = r"(?<!\\)\$+([^$]+?)(?<!\\)\$+"
+NUMBER = r"[+-]?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?"
+STATED = re.compile(rf"(?:\b(?:is|are|was|equals|be)\s*:?|=)\s*(?:{MATH_SPAN}|({NUMBER}))\s*$")
 
 
 def answer_in_sentence(answer):
-    """The answer a sentence states ("The volume is 120" -> "120"): its one math span $...$, else
-    its one number. An answer with fewer than three words outside math is no sentence ("12 and 13",
-    "B) 42 kJ") and stays whole; so does a sentence with several candidates, where picking one could
-    turn a wrong answer ("3, 5") right."""
-    if len(WORD.findall(MATH_SPAN.sub(" ", answer))) < 3:
+    """The answer a sentence states: the value it ends with after "is" / "=" ("The volume of $V$ is
+    120" -> "120"), else its one math span $...$, else its one number. An answer with fewer than three
+    words outside math is no sentence ("12 and 13", "B) 42 kJ") and stays whole, and so does a
+    sentence with several candidates: picking one could turn a wrong answer ("3, 5") right."""
+    if len(WORD.findall(re.sub(MATH_SPAN, " ", answer))) < 3:
         return answer
-    spans = MATH_SPAN.findall(answer)
-    if spans:
-        return spans[0].strip() if len(spans) == 1 else answer
-    numbers = NUMBER.findall(answer)
-    return numbers[0] if len(numbers) == 1 else answer
+    stated = STATED.search(answer)
+    if stated:
+        return (stated.group(1) or stated.group(2)).strip()
+    for candidates in (re.findall(MATH_SPAN, answer), re.findall(NUMBER, answer)):
+        if candidates:
+            return candidates[0].strip() if len(candidates) == 1 else answer
+    return answer
 
 
 # -----------------------------------------------------------------------------
@@ -284,6 +287,7 @@ def normalize(answer):
     s = re.sub(r"\s+", " ", s).strip()
     s = strip_unit(s)  # a unit in words (864 square inches) or left after \text{} (15 \text{cm}^2)
     s = re.sub(r"(?<!\.)\.$", "", s)  # a full stop, not the end of an ellipsis
+    s = re.sub(r"(?<=\d)\\$", "", s)  # a stray backslash after a number (185\), not a row break
     if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):  # 1,000,000 (a number, not a list of three)
         s = s.replace(",", "")
     s = plain_number(s)
