@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-import evaluate
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # also when run as a script
+import evaluate  # noqa: E402
 S1 = "Let me compute.\n<|im_start|>answer\n"  # budget_force's s1 text before the answer
 
 
