@@ -6,6 +6,7 @@ The public cases are written here as (prediction, gold, that grader's verdict) r
 Where a rule of ours disagrees on purpose, the row sits in DISAGREEMENTS with the reason; every
 other row must agree. `python tests/test_grading.py` prints the agreement per source.
 """
+import json
 import os
 import subprocess
 import sys
@@ -107,8 +108,6 @@ GRADE_DEGENERATE = ("import json, sys, evaluate; pairs = json.load(sys.stdin); "
 def test_degenerate_verdicts_do_not_depend_on_the_hash_seed():
     """The same pairs in two fresh processes under different PYTHONHASHSEED, one in reverse order,
     give the same verdicts, and an undefined value equals nothing."""
-    import json
-
     verdicts = []
     for seed, pairs in (("1", DEGENERATE), ("4", DEGENERATE[::-1])):
         env = dict(os.environ, PYTHONHASHSEED=seed)
