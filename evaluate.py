@@ -44,6 +44,9 @@ import budget_force
 THINK_CLOSERS = ("<|im_start|>answer", "</think>")
 THINK_OPENERS = ("<|im_start|>think", "<think>")
 END_OF_TURN = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<｜end▁of▁sentence｜>")
+# A next turn that leaks in without an end of turn ("... is 12. <|im_start|>user"). In s1's format a
+# second `<|im_start|>answer` inside the answer belongs to it, so only other openers end the answer.
+NEXT_TURN = re.compile(r"<\|im_start\|>(?!answer)|<\|start_header_id\|>|<｜User｜>")
 # "Final Answer:" anywhere; a bare "Answer:" only at the start of a line ("check our answer: ..." is not one).
 ANSWER_LINE = re.compile(r"(?:\bfinal\s+answer|^[ \t#>*_]*answer)\s*\**\s*[:：]", re.IGNORECASE | re.MULTILINE)
 
@@ -61,24 +64,48 @@ def answer_section(response):
         text = response
     for marker in END_OF_TURN:  # anything after the end of the turn is not part of the answer
         text = text.split(marker)[0]
-    return text
+    return NEXT_TURN.split(text)[0]
 
 
-def last_boxed(text):
-    """(start, content) of the last complete \\boxed{...} (or \\fbox{...}) in text, or None."""
-    for m in reversed(list(re.finditer(r"\\(?:boxed|fbox)\s*(\{)?", text))):
+def complete_boxes(text):
+    """[(start, end, content)] of each complete outermost \\boxed{...} (or \\fbox{...}) in text.
+    A box cut off mid-answer is no answer, but a complete box inside it still is."""
+    found, i = [], 0
+    for m in re.finditer(r"\\(?:boxed|fbox)\s*(\{)?", text):
+        if m.start() < i:  # inside a box already taken
+            continue
         if not m.group(1):  # `\boxed 5`
             bare = re.match(r"\s*([^\s$]+)", text[m.end():])
             if bare:
-                return m.start(), bare.group(1)
+                i = m.end() + bare.end()
+                found.append((m.start(), i, bare.group(1)))
             continue
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:  # a box cut off mid-answer (depth > 0) is not an answer; try an earlier one
-            return m.start(), text[m.end():i - 1]
-    return None
+        depth, j = 1, m.end()
+        while j < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        if depth == 0:
+            found.append((m.start(), j, text[m.end():j - 1]))
+            i = j
+    return found
+
+
+# What may stand between boxes that together give one answer: "$\boxed{1}$ and $\boxed{2}$",
+# `\boxed{k = 45} \quad\text{and}\quad \boxed{n = 2}`. Not "or" and not words: "\boxed{1} no
+# wait \boxed{2}" is a correction, whose last box is the answer.
+BOX_JOINER = re.compile(r"(?:[\s$,;~]|\\[,;: ]|\\q?quad|\band\b|\\text\s*\{\s*and\s*\})*")
+
+
+def last_boxed(text):
+    """(start, content) of the last complete box, taken together with the boxes just before it
+    that only "and", commas or spacing separate from it (contents joined by ", "), or None."""
+    boxes = complete_boxes(text)
+    if not boxes:
+        return None
+    first = len(boxes) - 1
+    while first > 0 and BOX_JOINER.fullmatch(text[boxes[first - 1][1]:boxes[first][0]]):
+        first -= 1
+    return boxes[first][0], ", ".join(content for _, _, content in boxes[first:])
 
 
 def last_answer_line(text):
@@ -155,16 +182,37 @@ def extract_answer(response):
     section = answer_section(response)
     if section is None:
         return None
-    found = [x for x in (last_boxed(section), last_answer_line(section)) if x is not None]
-    if found:
-        answer = max(found, key=lambda x: x[0])[1]
-    else:
+    boxed, line = last_boxed(section), last_answer_line(section)
+    if boxed and (not line or boxed[0] > line[0]):
+        return clean_answer(boxed[1]) or None
+    if not line:
         lines = [line for line in section.split("\n") if line.strip("*$ ")]
         if not lines:
             return None
-        answer = lines[-1]
-    answer = clean_answer(answer)
-    return answer or None
+        line = (0, lines[-1])
+    return answer_in_sentence(clean_answer(line[1])) or None
+
+
+WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}(?![A-Za-z])")  # a word, not a command or a variable
+MATH_SPAN = r"(?<!\\)\$+([^$]+?)(?<!\\)\$+"
+NUMBER = r"[+-]?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?"
+STATED = re.compile(rf"(?:\b(?:is|are|was|equals|be)\s*:?|=)\s*(?:{MATH_SPAN}|({NUMBER}))\s*$")
+
+
+def answer_in_sentence(answer):
+    """The answer a sentence states: the value it ends with after "is" / "=" ("The volume of $V$ is
+    120" -> "120"), else its one math span $...$, else its one number. An answer with fewer than three
+    words outside math is no sentence ("12 and 13", "B) 42 kJ") and stays whole, and so does a
+    sentence with several candidates: picking one could turn a wrong answer ("3, 5") right."""
+    if len(WORD.findall(re.sub(MATH_SPAN, " ", answer))) < 3:
+        return answer
+    stated = STATED.search(answer)
+    if stated:
+        return (stated.group(1) or stated.group(2)).strip()
+    for candidates in (re.findall(MATH_SPAN, answer), re.findall(NUMBER, answer)):
+        if candidates:
+            return candidates[0].strip() if len(candidates) == 1 else answer
+    return answer
 
 
 # -----------------------------------------------------------------------------
@@ -183,21 +231,22 @@ def latex_sub(pattern, repl, s):
 def respace(m):
     r"""LaTeX spacing `\,` `\:` `\;` `\ ` between digits is a thousands separator (1\,000): gone.
     Elsewhere it separates tokens (`\pi\,r` is not `\pir`): one plain space. `\!` (negative
-    space, as in 10,\!080) always goes."""
-    if m.group(0) == "\\!":
+    space, as in 10,\!080) always goes, with the spaces after it (11,\! 111,\! 100 is one number)."""
+    if m.group(0).startswith("\\!"):
         return ""
     before, after = m.string[m.start() - 1:m.start()], m.string[m.end():m.end() + 1]
     return "" if before.isdigit() and after.isdigit() else " "
 
 
-# Units, which MATH writes after the number and the LLM judge the paper used ignores. Only
+# Units, which MATH writes after the number and the LLM judge the paper used ignores (a percent
+# too: MATH's answer to "what percent" is the bare number, so 10% is 10 and 0.1 is not). Only
 # measurement units and "ways" as bare words: a single letter (m, s, i) or a constant (pi, e)
 # after a number may be part of the value.
 UNIT_WORDS = ("units?", "inch(?:es)?", "in", "feet", "foot", "ft", "yards?", "yd", "miles?", "mi",
               "mm", "cm", "km", "met(?:er|re)s?", "seconds?", "secs?", "minutes?", "mins?", "hours?",
               "hrs?", "days?", "weeks?", "months?", "years?", "dollars?", "cents?", "degrees?", "radians?",
               "mph", "kph", "grams?", "kg", "mg", "pounds?", "lbs?", "ounces?", "oz", "lit(?:er|re)s?",
-              "ml", "gallons?", "percent", "ways")
+              "ml", "gallons?", "percent(?:age)?", "pct", r"\\?%", "ways")
 POWER = r"(?:\s*\^\s*\{?[23]\}?|[²³])?"  # square and cubic: cm^2, cm^{3}
 BARE_UNIT = re.compile(r"(?<![A-Za-z\\])\s*(?:(?:square|sq\.?|cubic|cu\.?)\s*)?(?:" + "|".join(UNIT_WORDS)
                        + r")\.?" + POWER + r"\s*$", re.IGNORECASE)
@@ -226,7 +275,7 @@ def normalize(answer):
     rewrite keeps what the LaTeX means: commands are matched whole (`\left`, not the start of
     `\leftarrow`) and a row break `\\` is never read as a backslash plus something else."""
     s = clean_answer(answer)
-    s = latex_sub(r"\\[!,;: ]", respace, s)
+    s = latex_sub(r"\\! *|\\[,;: ]", respace, s)
     s = strip_unit(s)  # before \text{} is unwrapped: `\text{ unit}` marks any word as a unit
     s = latex_sub(r"\\(?:text|textbf|mathrm|mathbf|textrm|mbox)\s*\{([^{}]*)\}", r"\1", s)
     s = s.replace("{,}", ",")  # LaTeX's thousands separator: 1{,}000
@@ -238,11 +287,35 @@ def normalize(answer):
     s = re.sub(r"\s+", " ", s).strip()
     s = strip_unit(s)  # a unit in words (864 square inches) or left after \text{} (15 \text{cm}^2)
     s = re.sub(r"(?<!\.)\.$", "", s)  # a full stop, not the end of an ellipsis
+    s = re.sub(r"(?<=\d)\\$", "", s)  # a stray backslash after a number (185\), not a row break
     if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", s):  # 1,000,000 (a number, not a list of three)
         s = s.replace(",", "")
+    s = plain_number(s)
     if re.fullmatch(r"0+\d+", s):  # AIME answers are written 000-999: 073 is 73
         s = s.lstrip("0") or "0"
     return s
+
+
+# Plain-text numbers written with spaces, which math-verify 0.9.0 misreads: `1 000` (as 1*0) and
+# the mixed number `2 1/2` (as (2+1)/2). Only a whole answer is read so; `1 2` stays two numbers.
+SPACED_THOUSANDS = r"\d{1,3}(?: \d{3})+"
+MIXED_NUMBER = re.compile(rf"([+-]?)({SPACED_THOUSANDS}|\d+) (\d+)/(\d+)")
+# Numbers side by side that form no single number (`1 2`, `4 0/0`): math-verify would multiply or
+# add them, so only the same text equals them.
+JUXTAPOSED = re.compile(r"[+-]?\d+(?:\.\d+)?(?: [+-]?\d+(?:\.\d+)?(?:/\d+)?)+")
+
+
+def plain_number(s):
+    """`1 000` -> `1000`, `2 1/2` -> `\\frac{5}{2}`, `-3 1/4` -> `-\\frac{13}{4}`; anything else as it is.
+    A zero denominator (`4 0/0`) is no number and stays as written."""
+    if re.fullmatch(rf"[+-]?{SPACED_THOUSANDS}(?:\.\d+)?", s):
+        return s.replace(" ", "")
+    m = MIXED_NUMBER.fullmatch(s)
+    if not m or int(m[4]) == 0:
+        return s
+    sign, whole, numerator, denominator = m.groups()
+    numerator = int(whole.replace(" ", "")) * int(denominator) + int(numerator)
+    return f"{sign}\\frac{{{numerator}}}{{{denominator}}}"
 
 
 def choice_letter(answer):
@@ -257,16 +330,28 @@ def choice_letter(answer):
 def math_verify_equal(gold, prediction):
     """math-verify's symbolic comparison of two answer strings. Gold goes first: verify() is not
     symmetric (math-verify#25). Its timeout uses signal.alarm, which only works in the main
-    thread (math-verify#50), so elsewhere we turn it off."""
+    thread (math-verify#50), so elsewhere we turn it off. An undefined value (0/0, 1/0) equals
+    nothing: sympy's verdicts on it depend on the process's hash seed."""
     from math_verify import parse, verify
 
     timeout = 5 if threading.current_thread() is threading.main_thread() else None
     try:
         parsed_gold = parse(f"\\boxed{{{gold}}}", parsing_timeout=timeout)
         parsed_pred = parse(f"\\boxed{{{prediction}}}", parsing_timeout=timeout) or parse(prediction, parsing_timeout=timeout)
-        return bool(parsed_gold and parsed_pred and verify(parsed_gold, parsed_pred, timeout_seconds=timeout))
+        if not parsed_gold or not parsed_pred or any(map(undefined, parsed_gold + parsed_pred)):
+            return False
+        return bool(verify(parsed_gold, parsed_pred, timeout_seconds=timeout))
     except Exception:  # a parser crash on odd input means "not shown equal"
         return False
+
+
+def undefined(value):
+    """Does a parsed value divide by zero or hold sympy's nan / complex infinity?"""
+    import sympy
+
+    if not isinstance(value, sympy.Basic):
+        return False
+    return value.has(sympy.nan, sympy.zoo) or any(p.base.is_zero and p.exp.is_negative for p in value.atoms(sympy.Pow))
 
 
 def squeeze_spaces(s):
@@ -291,6 +376,8 @@ def answers_match(prediction, gold):
         return choice_letter(prediction) == ref.strip("()")
     if re.fullmatch(r"[A-Za-z][A-Za-z ]+", ref):  # a word ("east"): math-verify would read e*a*s*t = t*e*a*s
         return pred.lower() == ref.lower()
+    if JUXTAPOSED.fullmatch(pred) or JUXTAPOSED.fullmatch(ref):
+        return False
     return math_verify_equal(ref, pred)
 
 
