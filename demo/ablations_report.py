@@ -20,7 +20,8 @@ import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import evaluate  # noqa: E402  (majority voting and answer matching, as evaluate.py grades them)
+import evaluate  # noqa: E402
+import grade  # noqa: E402  (majority voting and answer matching, as evaluate.py grades them)
 
 STRATEGIES = ("s1", "random", "diverse", "longest", "full")
 # Length-control methods -> the folder (under --run) with their evaluate.py summary.
@@ -76,8 +77,8 @@ def majority_curves(samples, ks=(1, 2, 4, 8)):
             correct, tokens = 0, 0
             for gens in questions.values():
                 first = sorted(gens, key=lambda g: g["sample"])[:k]
-                vote = evaluate.majority_vote([g["extracted"] for g in first])
-                correct += evaluate.answers_match(vote, first[0]["gold"])
+                vote = grade.majority_vote([g["extracted"] for g in first])
+                correct += grade.answers_match(vote, first[0]["gold"])
                 tokens += sum(g["thinking_tokens"] for g in first)
             out.append({"max_think": cap, "k": k, "n": len(questions), "accuracy": correct / len(questions),
                         "thinking_tokens_per_question": tokens / len(questions)})

@@ -25,6 +25,7 @@ from tqdm import tqdm
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 import budget_force  # noqa: E402
 import evaluate  # noqa: E402
+import grade  # noqa: E402
 
 ANSWER_LINE = re.compile(r"^\s*answer\s*:", re.IGNORECASE | re.MULTILINE)
 
@@ -37,7 +38,7 @@ def judge(result, gold):
                      and not result["forced_mask"][n])
     adherent = closed_itself and bool(ANSWER_LINE.search(result["answer"]))
     return {"closed_itself": closed_itself, "adherent": adherent,
-            "correct": evaluate.is_correct(result["text"], gold)}
+            "correct": grade.is_correct(result["text"], gold)}
 
 
 def measure(model, tokenizer, questions, *, max_think, max_answer=32, batch_size=16, desc=""):

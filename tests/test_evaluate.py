@@ -11,6 +11,7 @@ import time
 import pytest
 
 import evaluate
+import grade
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 S1 = "Let me compute 6*7 = 42.\n<|im_start|>answer\n"  # what budget_force's s1 text looks like
@@ -42,7 +43,7 @@ R1 = "Let me compute 6*7 = 42.\n</think>\n\n"
     (S1 + "Answer:\n\\boxed{10}", "10"),
 ])
 def test_extract_answer_formats(response, expected):
-    assert evaluate.extract_answer(response) == expected
+    assert grade.extract_answer(response) == expected
 
 
 @pytest.mark.parametrize("response", [
@@ -54,17 +55,17 @@ def test_extract_answer_formats(response, expected):
     S1 + "<|im_end|>Answer: 42",  # text after end of turn is not the answer
 ])
 def test_answer_only_in_thinking_does_not_count(response):
-    assert evaluate.extract_answer(response) is None
-    assert not evaluate.is_correct(response, "42")
+    assert grade.extract_answer(response) is None
+    assert not grade.is_correct(response, "42")
 
 
 def test_traps_in_the_answer_section():
     # A cut-off box is no answer; an earlier complete one is.
-    assert evaluate.extract_answer(S1 + "\\boxed{4} or maybe \\boxed{\\frac{1}{") == "4"
+    assert grade.extract_answer(S1 + "\\boxed{4} or maybe \\boxed{\\frac{1}{") == "4"
     # "check our answer: ..." is not an answer line.
-    assert evaluate.extract_answer(S1 + "\\boxed{44}\nWe may check our answer: 17*44 = 748.") == "44"
+    assert grade.extract_answer(S1 + "\\boxed{44}\nWe may check our answer: 17*44 = 748.") == "44"
     # The delimiter closes thinking once: a second one in the answer belongs to the answer.
-    assert evaluate.is_correct(S1 + "Final Answer: 3\n<|im_start|>answer\nActually \\boxed{7}", "7")
+    assert grade.is_correct(S1 + "Final Answer: 3\n<|im_start|>answer\nActually \\boxed{7}", "7")
 
 
 # -----------------------------------------------------------------------------
@@ -113,7 +114,7 @@ def test_traps_in_the_answer_section():
     ("\\text{(B)}", "\\text{(E)}", False),
 ])
 def test_answers_match(prediction, gold, expected):
-    assert evaluate.answers_match(prediction, gold) is expected
+    assert grade.answers_match(prediction, gold) is expected
 
 
 MATRIX_GOLD = "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"  # MATH writes row breaks with spaces
@@ -122,14 +123,14 @@ MATRIX_GOLD = "\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}"  # MATH writes row brea
 def test_row_breaks_survive_normalization():
     """`\\\\ ` is a row break followed by a space, not a backslash plus the spacing command `\\ `
     (issue 11: the second backslash was eaten, leaving `1 \\2`)."""
-    assert evaluate.is_correct(S1 + "Final Answer: $\\begin{pmatrix}1\\\\2\\end{pmatrix}$<|im_end|>", MATRIX_GOLD)
-    assert evaluate.normalize(MATRIX_GOLD) == MATRIX_GOLD
-    assert not evaluate.answers_match("\\begin{pmatrix}1\\\\3\\end{pmatrix}", MATRIX_GOLD)
+    assert grade.is_correct(S1 + "Final Answer: $\\begin{pmatrix}1\\\\2\\end{pmatrix}$<|im_end|>", MATRIX_GOLD)
+    assert grade.normalize(MATRIX_GOLD) == MATRIX_GOLD
+    assert not grade.answers_match("\\begin{pmatrix}1\\\\3\\end{pmatrix}", MATRIX_GOLD)
     two_by_two = "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}"
-    assert evaluate.answers_match("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", two_by_two)
-    assert not evaluate.answers_match("\\begin{pmatrix}1&2\\\\4&3\\end{pmatrix}", two_by_two)
+    assert grade.answers_match("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", two_by_two)
+    assert not grade.answers_match("\\begin{pmatrix}1&2\\\\4&3\\end{pmatrix}", two_by_two)
     # A row break followed by a spacing command: the break stays, the spacing goes.
-    assert evaluate.normalize("1 \\\\\\, 2") == "1 \\\\ 2"
+    assert grade.normalize("1 \\\\\\, 2") == "1 \\\\ 2"
 
 
 @pytest.mark.parametrize("prediction, gold", [
@@ -139,7 +140,7 @@ def test_row_breaks_survive_normalization():
     ("\\boxed{2}^{2}", "2"),                  # a box is peeled only when it is the whole answer
 ])
 def test_normalization_keeps_the_meaning(prediction, gold):
-    assert not evaluate.answers_match(prediction, gold)
+    assert not grade.answers_match(prediction, gold)
 
 
 @pytest.mark.parametrize("answer, normalized", [
@@ -156,7 +157,7 @@ def test_normalization_keeps_the_meaning(prediction, gold):
     ("$1$ or $2$", "$1$ or $2$"),         # not one wrapped answer: no $ is peeled
 ])
 def test_normalize_rewrites(answer, normalized):
-    assert evaluate.normalize(answer) == normalized
+    assert grade.normalize(answer) == normalized
 
 
 @pytest.mark.parametrize("prediction, gold, expected", [
@@ -185,7 +186,7 @@ def test_normalize_rewrites(answer, normalized):
     ("\\text{east}", "\\text{ east}", True),
 ])
 def test_units_are_not_part_of_the_answer(prediction, gold, expected):
-    assert evaluate.answers_match(prediction, gold) is expected
+    assert grade.answers_match(prediction, gold) is expected
 
 
 def test_math500_golds_with_units_accept_the_bare_number(shared_data):
@@ -198,31 +199,31 @@ def test_math500_golds_with_units_accept_the_bare_number(shared_data):
     bare.update({g: g.split("^")[0] for g in golds if g.endswith("^\\circ")})
     assert set(bare) <= set(golds) and len(bare) == 17  # 7 above, 10 distinct angles
     for gold, number in bare.items():
-        assert evaluate.answers_match(number, gold), (number, gold)
-        assert not evaluate.answers_match(number + "1", gold), (number + "1", gold)
+        assert grade.answers_match(number, gold), (number, gold)
+        assert not grade.answers_match(number + "1", gold), (number + "1", gold)
 
 
 def test_is_correct_end_to_end_formats():
-    assert evaluate.is_correct(S1 + "Final Answer: **73**<|im_end|>", "073")
-    assert evaluate.is_correct(R1 + "So the answer is $\\boxed{1{,}000}$.", "1000")
-    assert evaluate.is_correct("Answer: B", "B")
-    assert not evaluate.is_correct("Answer: C", "B")
-    assert not evaluate.is_correct("Let me think... \\boxed{42}\n<|im_start|>answer\nAnswer: 41", "42")
+    assert grade.is_correct(S1 + "Final Answer: **73**<|im_end|>", "073")
+    assert grade.is_correct(R1 + "So the answer is $\\boxed{1{,}000}$.", "1000")
+    assert grade.is_correct("Answer: B", "B")
+    assert not grade.is_correct("Answer: C", "B")
+    assert not grade.is_correct("Let me think... \\boxed{42}\n<|im_start|>answer\nAnswer: 41", "42")
 
 
 def test_matching_works_in_worker_threads():
     """math-verify's timeout is signal.alarm, which raises outside the main thread (math-verify#50)."""
     results = []
-    thread = threading.Thread(target=lambda: results.append(evaluate.is_correct(S1 + "\\boxed{\\frac{2}{4}}", "0.5")))
+    thread = threading.Thread(target=lambda: results.append(grade.is_correct(S1 + "\\boxed{\\frac{2}{4}}", "0.5")))
     thread.start()
     thread.join()
     assert results == [True]
 
 
 def test_majority_vote_groups_equivalent_answers():
-    assert evaluate.majority_vote(["1/2", "3", "\\frac{1}{2}", None, "0.5", "3"]) == "1/2"
-    assert evaluate.majority_vote(["7", "8"]) == "7"  # tie: first seen
-    assert evaluate.majority_vote([None, None]) is None
+    assert grade.majority_vote(["1/2", "3", "\\frac{1}{2}", None, "0.5", "3"]) == "1/2"
+    assert grade.majority_vote(["7", "8"]) == "7"  # tie: first seen
+    assert grade.majority_vote([None, None]) is None
 
 
 def other_answer_index(answers, i):
@@ -239,8 +240,8 @@ def test_math500_reference_solutions(shared_data):
     with open(os.path.join(shared_data, "math500.jsonl")) as f:
         rows = [json.loads(line) for line in f]
     answers = [r["answer"] for r in rows]
-    own = [evaluate.is_correct(r["solution"], r["answer"]) for r in rows]
-    other = [evaluate.is_correct(r["solution"], answers[other_answer_index(answers, i)]) for i, r in enumerate(rows)]
+    own = [grade.is_correct(r["solution"], r["answer"]) for r in rows]
+    other = [grade.is_correct(r["solution"], answers[other_answer_index(answers, i)]) for i, r in enumerate(rows)]
     own_rate, other_rate = sum(own) / len(rows), 1 - sum(other) / len(rows)
     print(f"MATH500: own answer {sum(own)}/{len(rows)} correct; other answer {len(rows) - sum(other)}/{len(rows)} wrong")
     assert len(rows) == 500
@@ -252,8 +253,8 @@ def test_aime_answers_with_leading_zeros(shared_data):
         rows = [json.loads(line) for line in f]
     for r in rows:
         padded = f"{int(r['answer']):03d}"
-        assert evaluate.is_correct(S1 + f"Final Answer: {padded}<|im_end|>", r["answer"])
-        assert not evaluate.is_correct(S1 + f"Final Answer: {int(r['answer']) + 1}<|im_end|>", r["answer"])
+        assert grade.is_correct(S1 + f"Final Answer: {padded}<|im_end|>", r["answer"])
+        assert not grade.is_correct(S1 + f"Final Answer: {int(r['answer']) + 1}<|im_end|>", r["answer"])
 
 
 # -----------------------------------------------------------------------------
@@ -282,7 +283,7 @@ def test_summarize_per_setting_and_majority_vote():
                                   (settings[1], [["1", "1", "1"], ["2", "2", "3"]], 25)):
         for q, answers in zip(questions, extracted):
             for k, a in enumerate(answers):
-                rows.append({**q, **s, "sample": k, "extracted": a, "correct": evaluate.answers_match(a, q["gold"]),
+                rows.append({**q, **s, "sample": k, "extracted": a, "correct": grade.answers_match(a, q["gold"]),
                              "thinking_tokens": tokens})
     summary = evaluate.summarize(rows, questions, settings, samples=3)
     first, second = summary["rows"]

@@ -1,4 +1,4 @@
-"""Tests for evaluate.py's grading: the kinds of answers issue 21 lists (mixed numbers, spaced
+"""Tests for grade.py: the kinds of answers issue 21 lists (mixed numbers, spaced
 thousands, several boxes, `,\\! ` in numbers, a sentence after "Final Answer:", a leaked next turn,
 determinism), each both ways, and the answer-equivalence tests of public graders.
 
@@ -15,7 +15,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # also when run as a script
-import evaluate  # noqa: E402
+import grade  # noqa: E402
 S1 = "Let me compute.\n<|im_start|>answer\n"  # budget_force's s1 text before the answer
 
 
@@ -58,7 +58,7 @@ S1 = "Let me compute.\n<|im_start|>answer\n"  # budget_force's s1 text before th
     ("10, 4, -2", "4, 10, 2", False),
 ])
 def test_issue_kinds_answers_match(prediction, gold, expected):
-    assert evaluate.answers_match(prediction, gold) is expected
+    assert grade.answers_match(prediction, gold) is expected
 
 
 BOXES = S1 + "The solutions are $\\boxed{(1,2)}$ and $\\boxed{(2,1)}$."
@@ -95,14 +95,14 @@ KN = S1 + "So $\\boxed{k = 45} \\quad\\text{and}\\quad \\boxed{n = 2}$."
     (S1 + "Final Answer: 3\n<|im_start|>answer\nActually \\boxed{7}", "7", True),
 ])
 def test_issue_kinds_is_correct(response, gold, expected):
-    assert evaluate.is_correct(response, gold) is expected
+    assert grade.is_correct(response, gold) is expected
 
 
 # Degenerate values sympy decides by the hash seed: 0/0, x/0, and mixed numbers over zero.
 DEGENERATE = [("4 0/0", "0"), ("4 0/0", "4"), ("-4 0/0", "0"), ("0 0/0", "0"), ("4 4/0", "4"), ("4 4/0", "0"),
               ("0/0", "0"), ("\\frac{4\\cdot 0}{0}", "0"), ("\\frac{0}{0}", "1"), ("1/0", "\\infty"), ("1 000 0/0", "1000")]
-GRADE_DEGENERATE = ("import json, sys, evaluate; pairs = json.load(sys.stdin); "
-                    "print(json.dumps([evaluate.answers_match(p, g) for p, g in pairs]))")
+GRADE_DEGENERATE = ("import json, sys, grade; pairs = json.load(sys.stdin); "
+                    "print(json.dumps([grade.answers_match(p, g) for p, g in pairs]))")
 
 
 def test_degenerate_verdicts_do_not_depend_on_the_hash_seed():
@@ -115,7 +115,7 @@ def test_degenerate_verdicts_do_not_depend_on_the_hash_seed():
                              capture_output=True, text=True, check=True).stdout
         verdicts.append(json.loads(out) if pairs is DEGENERATE else json.loads(out)[::-1])
     assert verdicts[0] == verdicts[1] == [False] * len(DEGENERATE)
-    assert evaluate.answers_match("4 0/0", "4 0/0")  # the same text is still the same answer
+    assert grade.answers_match("4 0/0", "4 0/0")  # the same text is still the same answer
 
 
 # -----------------------------------------------------------------------------
@@ -286,19 +286,19 @@ DISAGREE = {(p, g) for p, g, _, _ in DISAGREEMENTS}
 @pytest.mark.parametrize("prediction, gold, theirs", [row for rows in PUBLIC.values() for row in rows
                                                       if row[:2] not in DISAGREE])
 def test_agrees_with_public_graders(prediction, gold, theirs):
-    assert evaluate.is_correct(prediction, gold) is theirs
+    assert grade.is_correct(prediction, gold) is theirs
 
 
 @pytest.mark.parametrize("prediction, gold, theirs, reason", DISAGREEMENTS)
 def test_disagreements_are_the_documented_ones(prediction, gold, theirs, reason):
     assert any((prediction, gold, theirs) in rows for rows in PUBLIC.values())
-    assert evaluate.is_correct(prediction, gold) is not theirs, reason
+    assert grade.is_correct(prediction, gold) is not theirs, reason
 
 
 if __name__ == "__main__":  # agreement per source: python tests/test_grading.py
     total = agreed = 0
     for source, rows in PUBLIC.items():
-        same = sum(evaluate.is_correct(p, g) is theirs for p, g, theirs in rows)
+        same = sum(grade.is_correct(p, g) is theirs for p, g, theirs in rows)
         print(f"{source}: {same}/{len(rows)} agree")
         total, agreed = total + len(rows), agreed + same
     print(f"all: {agreed}/{total} = {100 * agreed / total:.1f}%")
