@@ -466,7 +466,8 @@ def scaling_metrics(points, a_min, a_max):
 
 def sample_key(row):
     """What identifies one generation: question, setting, sample index."""
-    return (str(row["id"]), row["max_think"], row["num_wait"], row["min_think"], row.get("sample", 0))
+    return (str(row["id"]), row["max_think"], row["num_wait"], row["min_think"], row.get("wait_str", "Wait"),
+            row.get("sample", 0))
 
 
 def read_samples(path):
@@ -516,10 +517,22 @@ def check_run_config(out, config):
 
 
 # -----------------------------------------------------------------------------
-# 6. the sweep: generate every (setting, sample, question) through budget forcing
+# 6. the sweep: every (question, setting, sample) through budget forcing, in decode trees
+
+def sweep_settings(max_think, num_wait=(0,), min_think=(0,), wait_str=("Wait",)):
+    """Every combination of the sweep's values, in order. A setting that never extends thinking
+    (no Wait owed, no minimum) does not use a wait string: it appears once, with the first one."""
+    settings = []
+    for m, w, n, ws in itertools.product(max_think, num_wait, min_think, wait_str):
+        s = {"max_think": m, "num_wait": w, "min_think": n, "wait_str": ws if w or n else wait_str[0]}
+        if s not in settings:
+            settings.append(s)
+    return settings
+
 
 def setting_name(s):
-    return f"max_think={s['max_think']} num_wait={s['num_wait']} min_think={s['min_think']}"
+    name = f"max_think={s['max_think']} num_wait={s['num_wait']} min_think={s['min_think']}"
+    return name if s.get("wait_str", "Wait") == "Wait" else f"{name} wait_str={s['wait_str']!r}"
 
 
 def closed_itself(result):
@@ -530,9 +543,73 @@ def closed_itself(result):
     return not result["forced_stop"] and len(result["forced_mask"]) > n and not result["forced_mask"][n]
 
 
-# Conditional length control (the paper's Table 3, "token-conditional"): the prompt states the
-# budget and nothing is forced. A model learns what the sentence means only from training prompts
-# that state each trace's length (demo/conditional_data.py writes them with this same sentence).
+def sample_row(q, s, k, result):
+    """One line of samples.jsonl: the question, the setting, the generation and its grade."""
+    extracted = extract_answer(result["text"])
+    return {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": result["text"],
+            "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
+            "thinking_tokens": result["thinking_tokens"], "answer_tokens": result["answer_tokens"],
+            "waits": result["waits"], "forced_stop": result["forced_stop"], "closed_itself": closed_itself(result),
+            **s, "sample": k}
+
+
+def missing_by_question(questions, settings, samples, done):
+    """{(setting index, sample) pairs not yet in samples.jsonl: [questions lacking exactly those]}."""
+    groups = {}
+    for q in questions:
+        lacking = tuple((j, k) for j, s in enumerate(settings) for k in range(samples)
+                        if sample_key({**q, **s, "sample": k}) not in done)
+        if lacking:
+            groups.setdefault(lacking, []).append(q)
+    return groups
+
+
+def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
+              fmt="s1", max_answer=512, seed=0, done=(), progress=True, cache_gb=8.0):
+    """Generate what is not `done` yet, appending one line per generation to out_path as soon as
+    that generation finishes (a kill loses only unfinished ones). Returns the new rows.
+
+    Up to batch_size questions go through one decode tree (budget_force.budget_force_tree) under
+    all their missing settings at once: a prefix the settings share is decoded once. The tree
+    keeps its KV cache within cache_gb by giving fewer questions to each tree.
+    """
+    new_rows = []
+    groups = missing_by_question(questions, settings, samples, set(done))
+    fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        bar = tqdm(total=sum(len(lacking) * len(qs) for lacking, qs in groups.items()), desc="generating",
+                   unit="gen", disable=not progress)
+        for lacking, group in groups.items():
+            wanted = set(lacking)
+            indices = sorted({j for j, _ in lacking})  # the tree's settings
+            # Questions of similar length share a tree: less left padding (results do not depend on it).
+            group = sorted(group, key=lambda q: len(q["question"]))
+            for start in range(0, len(group), batch_size):
+                batch = group[start:start + batch_size]
+
+                def write(i, j, k, result, batch=batch):
+                    if (indices[j], k) in wanted:  # a sample generated only to fill the tree is dropped
+                        new_rows.append(sample_row(batch[i], settings[indices[j]], k, result))
+                        append_line(fd, new_rows[-1])
+                        bar.update(1)
+
+                budget_force.budget_force_tree(
+                    model, tokenizer, [q["question"] for q in batch], [settings[j] for j in indices],
+                    samples=max(k for _, k in lacking) + 1, max_answer=max_answer, temperature=temperature,
+                    fmt=fmt, seed=seed, cache_bytes=int(cache_gb * 2**30), on_result=write)
+        bar.close()
+    finally:
+        os.close(fd)
+    return new_rows
+
+
+# -----------------------------------------------------------------------------
+# 6b. baselines for length control (the paper's Table 3), beside budget forcing: one setting
+# and one sample per budget_force call, nothing forced while thinking
+
+# Conditional length control ("token-conditional"): the prompt states the budget and nothing is
+# forced. A model learns what the sentence means only from training prompts that state each
+# trace's length (demo/conditional_data.py writes them with this same sentence).
 BUDGET_SENTENCE = "Think for at most {} tokens."
 
 
@@ -561,21 +638,14 @@ def rejection_sample(model, tokenizer, questions, *, max_think, tries, temperatu
     return results, used
 
 
-def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True, rejection_tries=0,
-              budget_in_prompt=0):
-    """Generate what is not `done` yet, appending one line per generation to out_path as it arrives.
-
-    Returns the new rows. Batches never mix settings or samples: budget_force takes one budget per
-    call. Sample k uses seed + k, so K samples of one question differ. With rejection_tries > 0
-    the budget is met by rejection sampling instead of budget forcing (rows then record `tries`).
-    With budget_in_prompt > 0 the prompt states max_think and nothing is forced: thinking runs
-    until the model ends it, cut only at budget_in_prompt tokens (a safety net, counted as forced).
-    """
-    done = set(done)
+def run_baseline(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
+                 fmt="s1", max_answer=512, seed=0, done=(), progress=True, rejection_tries=0, budget_in_prompt=0):
+    """run_sweep for a baseline: with rejection_tries > 0 each max_think is met by rejection
+    sampling (rows record `tries`); with budget_in_prompt > 0 the prompt states max_think and
+    thinking runs until the model ends it, cut only at budget_in_prompt tokens (a safety net,
+    counted as forced). Sample k uses seed + k."""
     todo = [(s, k, q) for s in settings for k in range(samples) for q in questions
-            if sample_key({**q, **s, "sample": k}) not in done]
-    # Questions of similar length share a batch: less left padding (results do not depend on it).
+            if sample_key({**q, **s, "sample": k}) not in set(done)]
     todo.sort(key=lambda t: (settings.index(t[0]), t[1], len(t[2]["question"])))
     new_rows = []
     fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -591,23 +661,12 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                         model, tokenizer, [conditional_prompt(q["question"], s["max_think"]) for q in batch],
                         max_think=budget_in_prompt, max_answer=max_answer, temperature=temperature, fmt=fmt, seed=seed + k)
                     tries = [None] * len(batch)
-                elif rejection_tries:
+                else:
                     results, tries = rejection_sample(
                         model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
                         tries=rejection_tries, temperature=temperature, seed=seed + k, max_answer=max_answer, fmt=fmt)
-                else:
-                    results = budget_force.budget_force(
-                        model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
-                        min_think=s["min_think"], num_wait=s["num_wait"], wait_str=wait_str, max_answer=max_answer,
-                        temperature=temperature, fmt=fmt, seed=seed + k)
-                    tries = [None] * len(batch)
                 for q, r, n_tries in zip(batch, results, tries):
-                    extracted = extract_answer(r["text"])
-                    row = {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": r["text"],
-                           "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
-                           "thinking_tokens": r["thinking_tokens"], "answer_tokens": r["answer_tokens"],
-                           "waits": r["waits"], "forced_stop": r["forced_stop"],
-                           "closed_itself": closed_itself(r), **s, "sample": k}
+                    row = sample_row(q, s, k, r)
                     if n_tries is not None:
                         row["tries"] = n_tries
                     append_line(fd, row)

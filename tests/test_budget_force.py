@@ -41,7 +41,7 @@ def test_cap_forces_delimiter_then_final_answer(smol):
     eot = tok.eos_token_id
     emitted = drive(forcer, [word] * 20 + [eot])[0]
     row = forcer.rows[0]
-    assert row["thinking_tokens"] == 3 and row["forced_stop"]
+    assert row.thinking_tokens == 3 and row.forced_stop
     expected = [word] * 3 + bf.encode(tok, "\n<|im_start|>answer\n") + bf.encode(tok, "Final Answer:")
     assert emitted[:len(expected)] == expected
     assert tok.decode(emitted).startswith(" the the the\n<|im_start|>answer\nFinal Answer:")
@@ -58,14 +58,14 @@ def test_end_attempt_becomes_wait_until_owed_waits_are_spent(smol):
     script = ([im_start] + [word] * (len(wait) - 1)) * 2 + [im_start] + [word] * 3  # a Wait takes len(wait) steps
     emitted = drive(forcer, script)[0]
     row = forcer.rows[0]
-    assert row["waits"] == 2 and not row["forced_stop"]
+    assert row.waits == 2 and not row.forced_stop
     n = len(wait)
     assert emitted[:n] == wait and emitted[n:2 * n] == wait
     # The third attempt is the model's own: it opens the delimiter and the rest is completed, no "Final Answer:".
     assert emitted[2 * n:2 * n + 3] == bf.encode(tok, "<|im_start|>answer\n")
-    assert row["forced"][2 * n] is False and row["forced"][2 * n + 1] is True
+    assert row.forced[2 * n] is False and row.forced[2 * n + 1] is True
     assert "Final Answer" not in tok.decode(emitted)
-    assert row["thinking_tokens"] == 2 * n
+    assert row.thinking_tokens == 2 * n
 
 
 def test_min_think_inserts_waits_and_eos_while_thinking_is_replaced(smol):
@@ -75,9 +75,9 @@ def test_min_think_inserts_waits_and_eos_while_thinking_is_replaced(smol):
     emitted = drive(forcer, [eot] * 30)[0]
     row = forcer.rows[0]
     # "Wait" is one token: eot is replaced by Wait until 4 thinking tokens exist, then closes naturally.
-    assert emitted[:4] == bf.encode(tok, "Wait") * 4 and row["waits"] == 4 and row["thinking_tokens"] == 4
+    assert emitted[:4] == bf.encode(tok, "Wait") * 4 and row.waits == 4 and row.thinking_tokens == 4
     assert emitted[4:8] == bf.encode(tok, "\n<|im_start|>answer\n")  # end-of-turn while thinking -> the delimiter
-    assert not row["forced_stop"] and emitted[-1] == eot and row["answer_tokens"] == 1
+    assert not row.forced_stop and emitted[-1] == eot and row.answer_tokens == 1
 
 
 def test_answer_cap_and_zero_budget(smol):
@@ -86,8 +86,8 @@ def test_answer_cap_and_zero_budget(smol):
     forcer = bf.BudgetForcer(tok, max_think=0, max_answer=6)
     emitted = drive(forcer, [word] * 40)[0]
     row = forcer.rows[0]
-    assert row["thinking_tokens"] == 0 and row["forced_stop"]
-    assert row["answer_tokens"] == 6 and emitted[-1] == tok.eos_token_id and forcer.done()
+    assert row.thinking_tokens == 0 and row.forced_stop
+    assert row.answer_tokens == 6 and emitted[-1] == tok.eos_token_id and forcer.done()
     assert tok.decode(emitted) == "\n<|im_start|>answer\nFinal Answer: yes yes<|im_end|>"
 
 
@@ -109,8 +109,8 @@ def test_rows_are_independent_and_state_resets_between_calls(smol):
             for i, t in enumerate(out.argmax(-1).tolist()):
                 out_rows[i].append(t)
             scores_seq.append(out)
-        assert forcer.rows[0]["forced_stop"] and forcer.rows[0]["thinking_tokens"] == 2
-        assert not forcer.rows[1]["forced_stop"] and forcer.rows[1]["thinking_tokens"] == 0
+        assert forcer.rows[0].forced_stop and forcer.rows[0].thinking_tokens == 2
+        assert not forcer.rows[1].forced_stop and forcer.rows[1].thinking_tokens == 0
 
 
 def test_padded_vocabulary_ids_are_never_emitted(smol):
@@ -137,10 +137,10 @@ def test_sampling_decides_on_the_drawn_token(smol):
                 break
         row = forcer.rows[0]
         # The first eot drawn became "Wait"; the second drawn one closed thinking; nothing else did.
-        tokens = row["tokens"]
+        tokens = row.tokens
         wait_at = tokens.index(bf.encode(tok, "Wait")[0])
         assert all(t == word for t in tokens[:wait_at])
-        assert row["waits"] == 1 and not row["forced_stop"] and forcer.done()
+        assert row.waits == 1 and not row.forced_stop and forcer.done()
 
 
 def test_empty_wait_str_suppresses_the_end_and_takes_the_next_best_token(smol):
@@ -161,8 +161,8 @@ def test_empty_wait_str_suppresses_the_end_and_takes_the_next_best_token(smol):
         if forcer.done():
             break
     row = forcer.rows[0]
-    assert emitted[:4] == [runner_up, word, runner_up, word] and row["forced"][:4] == [True, False, True, False]
-    assert row["waits"] == 2 and row["thinking_tokens"] == 4
+    assert emitted[:4] == [runner_up, word, runner_up, word] and row.forced[:4] == [True, False, True, False]
+    assert row.waits == 2 and row.thinking_tokens == 4
     assert emitted[4:7] == bf.encode(tok, "<|im_start|>answer\n")  # the third attempt is let through
 
 
