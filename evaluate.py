@@ -673,9 +673,10 @@ def plot_scaling(summary, path, title=""):
 
 
 def format_table(summary):
-    lines = [f"{'setting':<40} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
+    width = max(40, *(len(r["setting"]) for r in summary["rows"]))
+    lines = [f"{'setting':<{width}} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
     for r in summary["rows"]:
-        lines.append(f"{r['setting']:<40} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
+        lines.append(f"{r['setting']:<{width}} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
                      f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%"
                      + (f"  {r['avg_tries']:.2f} tries" if "avg_tries" in r else ""))
     m = summary["metrics"]
