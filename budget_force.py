@@ -10,7 +10,8 @@ s1 ("Simple test-time scaling", arXiv 2501.19393) controls test-time compute at 
 Everything happens in one KV-cached pass: a `transformers.LogitsProcessor` (`BudgetForcer`)
 decides every token, and a hand-written decode loop (`budget_force`) prefills the prompt once and
 then feeds one token at a time. The processor also works inside stock
-`model.generate(logits_processor=[forcer], do_sample=False)`.
+`model.generate(logits_processor=[forcer], do_sample=False)`. A sweep of several settings
+(`budget_force_tree`) decodes a question once for all of them, forking only where they disagree.
 
 Definitions, per generation (row of the batch):
 - thinking tokens: every token after the think delimiter (which the prompt ends with) up to the
