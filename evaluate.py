@@ -713,7 +713,7 @@ def build_parser(description=__doc__):
                         help="KV-cache budget of one decode tree: fewer questions share a tree when forks could exceed it")
     parser.add_argument("--format", default="s1", choices=sorted(budget_force.FORMATS), help="delimiter preset")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
-    parser.add_argument("--batch-size", type=int, default=8, help="questions per budget_force call")
+    parser.add_argument("--batch-size", type=int, default=8, help="questions per decode tree (all their settings at once)")
     parser.add_argument("--samples", type=int, default=1, help="samples per question, majority-voted (needs --temperature > 0)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed and GPQA option order")
