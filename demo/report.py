@@ -13,8 +13,8 @@ Reads what run.sh's stages wrote under --run (default runs/demo) and prints
   adherence:  base vs trained model following the format unforced: the base model from
               demo/adherence.py, the trained one from its unforced generations at the extension cap.
 evaluate.py writes all of these settings in one run (eval/, one decode tree per batch of
-questions); the report splits them into the sweeps above (an older run's separate eval-wait/,
-eval-hmm/ and eval-nostring/ folders are read as they are).
+questions); the report splits them into the sweeps above (a run whose eval/ holds no Waits is an
+older one: its eval-wait/, eval-hmm/ and eval-nostring/ folders are read instead).
 Also writes the same numbers to <run>/results.json and the curve to <run>/scaling.png.
 
     python demo/report.py --run runs/demo
@@ -75,9 +75,9 @@ def split_sweeps(run):
     """{sweep name: samples}: "eval" (capping: no Wait, below the extension cap) and the
     extension sweeps (the extension cap: its unforced run and each wait string's Waits)."""
     samples = read_jsonl(os.path.join(run, "eval", "samples.jsonl"))
-    if any(os.path.exists(os.path.join(run, sweep, "samples.jsonl")) for sweep in WAIT_SWEEPS):
-        return {"eval": samples, **{sweep: read_jsonl(os.path.join(run, sweep, "samples.jsonl")) for sweep in WAIT_SWEEPS}}
     cap = max((s["max_think"] for s in samples if s["num_wait"]), default=None)
+    if cap is None:  # an older run: capping in eval/, each extension sweep in its own folder
+        return {"eval": samples, **{sweep: read_jsonl(os.path.join(run, sweep, "samples.jsonl")) for sweep in WAIT_SWEEPS}}
     sweeps = {"eval": [], **{sweep: [] for sweep in WAIT_SWEEPS}}
     for s in samples:
         if s["max_think"] != cap:
