@@ -10,7 +10,8 @@ s1 ("Simple test-time scaling", arXiv 2501.19393) controls test-time compute at 
 Everything happens in one KV-cached pass: a `transformers.LogitsProcessor` (`BudgetForcer`)
 decides every token, and a hand-written decode loop (`budget_force`) prefills the prompt once and
 then feeds one token at a time. The processor also works inside stock
-`model.generate(logits_processor=[forcer], do_sample=False)`.
+`model.generate(logits_processor=[forcer], do_sample=False)`. A sweep of several settings
+(`budget_force_tree`) decodes a question once for all of them, forking only where they disagree.
 
 Definitions, per generation (row of the batch):
 - thinking tokens: every token after the think delimiter (which the prompt ends with) up to the
@@ -37,6 +38,7 @@ import inspect
 import json
 import os
 import sys
+from dataclasses import dataclass, field
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, LogitsProcessor, TextStreamer
@@ -132,12 +134,31 @@ def stop_token_ids(tokenizer, model=None):
 # -----------------------------------------------------------------------------
 # the logits processor: one decision per row per step
 
+# A row's phases, in order: thinking (Waits forced into it), closing (the end-of-thinking delimiter
+# being emitted), answering ("Final Answer:" forced first after a cap), done (end-of-turn emitted).
+THINK, CLOSE, ANSWER, DONE = "think", "close", "answer", "done"
+
+
+@dataclass
+class RowState:
+    """One generation's progress: everything BudgetForcer.next_token reads and writes."""
+    phase: str = THINK
+    queue: list = field(default_factory=list)          # forced tokens still to emit (rest of a Wait, the delimiter)
+    answer_prefix: list = field(default_factory=list)  # forced once the delimiter is out: "Final Answer:" after a cap
+    thinking_tokens: int = 0
+    answer_tokens: int = 0
+    waits: int = 0                                     # end attempts suppressed so far
+    forced_stop: bool = False                          # the cap closed thinking
+    tokens: list = field(default_factory=list)         # every token emitted after the prompt
+    forced: list = field(default_factory=list)         # per token: forced (True) or the model's own choice
+
+
 class BudgetForcer(LogitsProcessor):
     """Decides every next token of every row; returns scores where only that token is finite.
 
-    Per-row state lives in `self.rows` (one dict per row). It resets itself whenever it is called on
-    a sequence that is not the continuation of the previous call (a new generate() call), so one
-    instance can be reused. After a run, `self.rows[i]` holds the row's tokens and counters.
+    Per-row state lives in `self.rows` (one RowState per row). It resets itself whenever it is
+    called on a sequence that is not the continuation of the previous call (a new generate() call),
+    so one instance can be reused. After a run, `self.rows[i]` holds the row's tokens and counters.
     """
 
     def __init__(self, tokenizer, *, max_think, min_think=0, num_wait=0, wait_str="Wait", max_answer=512,
@@ -174,76 +195,85 @@ class BudgetForcer(LogitsProcessor):
         return self.max_think + 1 + max(len(self.end_ids), len(self.close_ids)) + self.max_answer
 
     def done(self):
-        return self.rows is not None and all(r["phase"] == "done" for r in self.rows)
+        return self.rows is not None and all(r.phase == DONE for r in self.rows)
 
     def __call__(self, input_ids, scores):
         if input_ids.shape[1] != self.expected_length:  # a new generation: fresh counters
-            self.rows = [{"phase": "think", "queue": [], "thinking_tokens": 0, "answer_tokens": 0, "waits": 0,
-                          "forced_stop": False, "tokens": [], "forced": []} for _ in range(input_ids.shape[0])]
+            self.rows = [RowState() for _ in range(input_ids.shape[0])]
         self.expected_length = input_ids.shape[1] + 1
-        scores = scores.float()
-        if scores.shape[-1] > self.vocab_size:
-            scores[:, self.vocab_size:] = -float("inf")
-        choices = self.pick(scores)
+        scores = mask_padded_vocab(scores.float(), self.vocab_size)
+        choices = pick(scores, self.temperature, self.generator)
         if self.wait_ids:
             fallbacks = choices
         else:  # what each row would say if it could not end its thinking here
-            blocked = scores.clone()
-            blocked[:, sorted(self.end_attempt_ids)] = -float("inf")
-            fallbacks = self.pick(blocked)
+            fallbacks = pick(block(scores, self.end_attempt_ids), self.temperature, self.generator)
         chosen = [self.next_token(row, choice, fallback) for row, choice, fallback in zip(self.rows, choices, fallbacks)]
         forced_scores = torch.full_like(scores, -float("inf"))
         forced_scores[torch.arange(len(chosen)), torch.tensor(chosen, device=scores.device)] = 0.0
         return forced_scores
 
-    def pick(self, scores):
-        """The model's choice per row: argmax, or a draw from softmax(scores / T) under sampling."""
-        if self.temperature > 0:
-            probs = torch.softmax(scores / self.temperature, dim=-1).cpu()
-            return torch.multinomial(probs, 1, generator=self.generator).squeeze(1).tolist()
-        return scores.argmax(dim=-1).tolist()
-
     def next_token(self, row, choice, fallback=None):
         """The token this row emits next, given the model's own choice (and its best choice that
         does not end thinking, used when an empty wait_str suppresses an end); updates the row."""
-        if row["phase"] == "done":
+        if row.phase == DONE:
             return self.eot_id  # finished rows idle on end-of-turn (generate() pads them anyway)
         token, forced, own_delimiter = choice, False, False
-        if row["phase"] == "think":
-            if row["thinking_tokens"] >= self.max_think:
+        if row.phase == THINK:
+            if row.thinking_tokens >= self.max_think:
                 # The cap: close now, even in the middle of a Wait, then "Final Answer:" (s1#127).
-                row["phase"], row["forced_stop"] = "close", True
-                row["queue"], row["answer_prefix"] = list(self.close_ids), list(self.final_answer_ids)
-            elif row["queue"]:  # the rest of a Wait
-                token, forced = row["queue"].pop(0), True
+                row.phase, row.forced_stop = CLOSE, True
+                row.queue, row.answer_prefix = list(self.close_ids), list(self.final_answer_ids)
+            elif row.queue:  # the rest of a Wait
+                token, forced = row.queue.pop(0), True
             elif choice in self.end_attempt_ids:
-                if row["waits"] < self.num_wait or row["thinking_tokens"] < self.min_think:
-                    row["waits"] += 1  # suppress the attempt, think on
-                    row["queue"] = list(self.wait_ids) or [fallback]
-                    token, forced = row["queue"].pop(0), True
+                if row.waits < self.num_wait or row.thinking_tokens < self.min_think:
+                    row.waits += 1  # suppress the attempt, think on
+                    row.queue = list(self.wait_ids) or [fallback]
+                    token, forced = row.queue.pop(0), True
                 elif choice == self.end_ids[0]:  # the model opened the delimiter itself: let it, finish it
-                    row["phase"], row["queue"] = "close", list(self.end_ids)
+                    row.phase, row.queue = CLOSE, list(self.end_ids)
                     own_delimiter = True
                 else:  # end-of-turn/eos while thinking: the delimiter goes in its place
-                    row["phase"], row["queue"] = "close", list(self.close_ids)
-            if row["phase"] == "think":
-                row["thinking_tokens"] += 1
-        if row["phase"] == "close":
-            token = row["queue"].pop(0)
+                    row.phase, row.queue = CLOSE, list(self.close_ids)
+            if row.phase == THINK:
+                row.thinking_tokens += 1
+        if row.phase == CLOSE:
+            token = row.queue.pop(0)
             forced = not own_delimiter
-            if not row["queue"]:
-                row["phase"], row["queue"] = "answer", row.pop("answer_prefix", [])
-        elif row["phase"] == "answer":
-            if row["queue"]:  # "Final Answer:"
-                token, forced = row["queue"].pop(0), True
-            if row["answer_tokens"] + 1 >= self.max_answer and token not in self.stop_ids:
+            if not row.queue:
+                row.phase, row.queue, row.answer_prefix = ANSWER, row.answer_prefix, []
+        elif row.phase == ANSWER:
+            if row.queue:  # "Final Answer:"
+                token, forced = row.queue.pop(0), True
+            if row.answer_tokens + 1 >= self.max_answer and token not in self.stop_ids:
                 token, forced = self.eot_id, True  # the answer's cap: end the turn
-            row["answer_tokens"] += 1
+            row.answer_tokens += 1
             if token in self.stop_ids:
-                row["phase"] = "done"
-        row["tokens"].append(token)
-        row["forced"].append(bool(forced))
+                row.phase = DONE
+        row.tokens.append(token)
+        row.forced.append(bool(forced))
         return token
+
+
+def mask_padded_vocab(scores, vocab_size):
+    if scores.shape[-1] > vocab_size:
+        scores[:, vocab_size:] = -float("inf")
+    return scores
+
+
+def block(scores, token_ids):
+    """scores with token_ids made impossible."""
+    blocked = scores.clone()
+    blocked[:, sorted(token_ids)] = -float("inf")
+    return blocked
+
+
+def pick(scores, temperature, generator):
+    """The model's choice per row: argmax, or a draw from softmax(scores / T) under sampling."""
+    if temperature > 0:
+        probs = torch.softmax(scores / temperature, dim=-1).cpu()
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1).tolist()
+    return scores.argmax(dim=-1).tolist()
 
 
 # -----------------------------------------------------------------------------
@@ -313,7 +343,7 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
             streamer.put(next_tokens[:1].cpu())
         if forcer.done():
             break
-        running = torch.tensor([forcer.rows[i]["phase"] != "done" for i in active.tolist()], device=device)
+        running = torch.tensor([forcer.rows[i].phase != DONE for i in active.tolist()], device=device)
         if not running.all():  # drop finished rows from the cache instead of decoding padding for them
             cache.batch_select_indices(running.nonzero().squeeze(1))
             active = active[running]
@@ -326,9 +356,9 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
 
 
 def result_dict(tokenizer, prompt, row, stop_ids):
-    ids = row["tokens"]
-    thinking_ids = ids[:row["thinking_tokens"]]  # thinking comes first, then the delimiter, then the answer
-    answer_ids = ids[len(ids) - row["answer_tokens"]:] if row["answer_tokens"] else []
+    ids = row.tokens
+    thinking_ids = ids[:row.thinking_tokens]  # thinking comes first, then the delimiter, then the answer
+    answer_ids = ids[len(ids) - row.answer_tokens:] if row.answer_tokens else []
     if answer_ids and answer_ids[-1] in stop_ids:
         answer_ids = answer_ids[:-1]
     return {
@@ -337,12 +367,157 @@ def result_dict(tokenizer, prompt, row, stop_ids):
         "text": tokenizer.decode(ids),
         "thinking": tokenizer.decode(thinking_ids),
         "answer": tokenizer.decode(answer_ids).strip(),
-        "thinking_tokens": row["thinking_tokens"],
-        "answer_tokens": row["answer_tokens"],
-        "waits": row["waits"],
-        "forced_stop": row["forced_stop"],
-        "forced_mask": row["forced"],
+        "thinking_tokens": row.thinking_tokens,
+        "answer_tokens": row.answer_tokens,
+        "waits": row.waits,
+        "forced_stop": row.forced_stop,
+        "forced_mask": row.forced,
     }
+
+
+# -----------------------------------------------------------------------------
+# the decode tree: many settings of one question share its tokens until they disagree
+
+@dataclass
+class Branch:
+    """One row of the tree's batch: a question (and sample) and the settings that agree on every
+    token so far, each with its own RowState (their counters may differ: one may owe a Wait)."""
+    root: int        # index into the tree's (question, sample) roots
+    members: list    # [(setting index, RowState)]
+
+
+def kv_bytes_per_token(model):
+    """KV-cache bytes one token of one row takes: keys and values of every layer."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    return 2 * config.num_hidden_layers * kv_heads * head_dim * next(model.parameters()).element_size()
+
+
+def tree_cache_bytes(model, n_roots, n_settings, max_length):
+    """The most KV cache a tree can hold: every root forked into one row per setting, at full length."""
+    return n_roots * n_settings * max_length * kv_bytes_per_token(model)
+
+
+@torch.no_grad()
+def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_answer=512, temperature=0.0,
+                      fmt="s1", think_start=None, think_end=None, seed=0, cache_bytes=None, on_result=None):
+    """Every question under every setting (`samples` times each) in KV-cached decode trees.
+
+    settings: dicts with max_think and optionally min_think, num_wait, wait_str (BudgetForcer's
+    meaning). Returns results[i][j][k]: question i, setting j, sample k, each the dict
+    budget_force() returns. on_result(i, j, k, result) is called as soon as one finishes.
+
+    A row of the batch carries the settings that agree on its tokens so far. Every setting of a
+    row decides its next token with its own BudgetForcer state from the same model choice (greedy:
+    the row's argmax; sampling: one draw per row and step). Settings that emit different tokens
+    (at a cap, at an end attempt: close, Wait, Hmm or nothing, at the answer's cap) fork: the row's
+    KV cache is copied and each token goes on in its own row. A prefix shared by several settings
+    is decoded once, and a question's prompt is prefilled once for all its samples.
+
+    Greedy: a setting sees exactly the logits its separate budget_force() run sees (same tokens,
+    same positions), so its tokens are the same, up to float noise from a different batch
+    composition, which can only matter at a near-tie of the two best logits.
+    Sampling: at each step a setting's next choice is a fresh draw from softmax(logits / T) given
+    its own past tokens, independent of all earlier draws: that is its separate run's rule, so
+    each setting's distribution over completions is unchanged. The settings of one question are
+    correlated (while they agree they share draws: a cap of 64 sees the first 64 thinking tokens of
+    the cap of 128); the samples of one question are independent rows from their first token.
+
+    cache_bytes bounds the KV cache: a question can fork into at most one row per (sample,
+    setting), so a tree gets only as many questions as fit in the worst case; a single question
+    that does not fit is refused with a ValueError before anything runs.
+    """
+    questions = [questions] if isinstance(questions, str) else list(questions)
+    forcers = [BudgetForcer(tokenizer, max_think=s["max_think"], min_think=s.get("min_think", 0),
+                            num_wait=s.get("num_wait", 0), wait_str=s.get("wait_str", "Wait"), max_answer=max_answer,
+                            temperature=temperature, fmt=fmt, think_start=think_start, think_end=think_end, model=model)
+               for s in settings]
+    results = [[[None] * samples for _ in settings] for _ in questions]
+    if not questions or not settings:
+        return results
+    prompts = [build_prompt(tokenizer, q, fmt, think_start) for q in questions]
+    prompt_ids = [encode(tokenizer, p) for p in prompts]
+    longest = max(map(len, prompt_ids)) + max(f.max_new_tokens for f in forcers)
+    per_question = tree_cache_bytes(model, samples, len(settings), longest)
+    per_tree = len(questions) if cache_bytes is None else min(len(questions), cache_bytes // per_question)
+    if per_tree < 1:
+        raise ValueError(f"one question under {len(settings)} settings x {samples} samples may fork into "
+                         f"{len(settings) * samples} rows of {longest} tokens: {per_question / 2**30:.2f} GiB of KV "
+                         f"cache, over the budget of {cache_bytes / 2**30:.2f} GiB; raise it or split the settings")
+    generator = torch.Generator().manual_seed(seed)
+    for start in range(0, len(questions), per_tree):
+        def report(i, j, k, state, start=start):
+            results[start + i][j][k] = result_dict(tokenizer, prompts[start + i], state, forcers[j].stop_ids)
+            if on_result is not None:
+                on_result(start + i, j, k, results[start + i][j][k])
+        decode_tree(model, prompt_ids[start:start + per_tree], forcers, samples, temperature, generator, report)
+    return results
+
+
+def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, report):
+    """One tree: prefill each prompt once, then one token per row per step, forking where the
+    settings of a row disagree; report(i, j, k, state) as each setting of each root finishes."""
+    device = model.device
+    pad_id = forcers[0].eot_id  # padding is masked out: any id will do
+    prompt_ids, prompt_mask = (x.to(device) for x in left_pad(prompt_ids, pad_id))
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    cache = DynamicCache(config=model.config)
+    logits = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
+                   use_cache=True, logits_to_keep=1, **{cache_arg: cache}).logits[:, -1, :]
+    # Roots: (question, sample). The samples of a question share its prefill: repeat its cache rows.
+    root_question = torch.arange(len(prompt_ids), device=device).repeat_interleave(samples)
+    if samples > 1:
+        cache.batch_select_indices(root_question)
+        logits = logits[root_question]
+    prompt_mask = prompt_mask[root_question]
+    prompt_length = prompt_mask.sum(-1)
+    branches = [Branch(r, [(j, RowState()) for j in range(len(forcers))]) for r in range(len(root_question))]
+    blocked_ids = forcers[0].end_attempt_ids  # the same for every setting: it depends on the tokenizer only
+    need_fallback = any(not f.wait_ids for f in forcers)
+    for step in range(max(f.max_new_tokens for f in forcers)):
+        scores = mask_padded_vocab(logits.float(), forcers[0].vocab_size)
+        choices = pick(scores, temperature, generator)
+        fallbacks = pick(block(scores, blocked_ids), temperature, generator) if need_fallback else choices
+        branches, parents, next_tokens = decide(branches, choices, fallbacks, forcers)
+        for branch in branches:
+            for j, state in branch.members:
+                if state.phase == DONE:
+                    report(branch.root // samples, j, branch.root % samples, state)
+        branches, parents, next_tokens = drop_finished(branches, parents, next_tokens)
+        if not branches:
+            break
+        if parents != list(range(len(logits))):  # rows forked or finished: copy / drop their caches
+            index = torch.tensor(parents, device=device)
+            cache.batch_select_indices(index)
+            prompt_mask, prompt_length = prompt_mask[index], prompt_length[index]
+        attention_mask = torch.cat([prompt_mask, prompt_mask.new_ones((len(parents), step + 1))], dim=1)
+        logits = model(input_ids=torch.tensor(next_tokens, device=device)[:, None], attention_mask=attention_mask,
+                       position_ids=(prompt_length + step)[:, None], use_cache=True, **{cache_arg: cache}).logits[:, -1, :]
+
+
+def decide(branches, choices, fallbacks, forcers):
+    """Every setting of every row takes its next token; settings of a row that disagree fork.
+    Returns the new rows, each row's parent (the old row whose cache it continues) and token."""
+    new_branches, parents, next_tokens = [], [], []
+    for parent, (branch, choice, fallback) in enumerate(zip(branches, choices, fallbacks)):
+        by_token = {}
+        for j, state in branch.members:
+            token = forcers[j].next_token(state, choice, fallback)
+            by_token.setdefault(token, []).append((j, state))
+        for token, members in by_token.items():
+            new_branches.append(Branch(branch.root, members))
+            parents.append(parent)
+            next_tokens.append(token)
+    return new_branches, parents, next_tokens
+
+
+def drop_finished(branches, parents, next_tokens):
+    """The rows that still have a setting generating, with those settings only."""
+    kept = [(Branch(b.root, [(j, s) for j, s in b.members if s.phase != DONE]), p, t)
+            for b, p, t in zip(branches, parents, next_tokens)]
+    kept = [x for x in kept if x[0].members]
+    return [b for b, _, _ in kept], [p for _, p, _ in kept], [t for _, _, t in kept]
 
 
 # -----------------------------------------------------------------------------

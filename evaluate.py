@@ -24,6 +24,7 @@ import itertools
 import json
 import os
 import random
+import shlex
 import sys
 
 import torch
@@ -185,7 +186,8 @@ def scaling_metrics(points, a_min, a_max):
 
 def sample_key(row):
     """What identifies one generation: question, setting, sample index."""
-    return (str(row["id"]), row["max_think"], row["num_wait"], row["min_think"], row.get("sample", 0))
+    return (str(row["id"]), row["max_think"], row["num_wait"], row["min_think"], row.get("wait_str", "Wait"),
+            row.get("sample", 0))
 
 
 def read_samples(path):
@@ -235,10 +237,22 @@ def check_run_config(out, config):
 
 
 # -----------------------------------------------------------------------------
-# 4. the sweep: generate every (setting, sample, question) through budget forcing
+# 4. the sweep: every (question, setting, sample) through budget forcing, in decode trees
+
+def sweep_settings(max_think, num_wait=(0,), min_think=(0,), wait_str=("Wait",)):
+    """Every combination of the sweep's values, in order. A setting that never extends thinking
+    (no Wait owed, no minimum) does not use a wait string: it appears once, with the first one."""
+    settings = []
+    for m, w, n, ws in itertools.product(max_think, num_wait, min_think, wait_str):
+        s = {"max_think": m, "num_wait": w, "min_think": n, "wait_str": ws if w or n else wait_str[0]}
+        if s not in settings:
+            settings.append(s)
+    return settings
+
 
 def setting_name(s):
-    return f"max_think={s['max_think']} num_wait={s['num_wait']} min_think={s['min_think']}"
+    name = f"max_think={s['max_think']} num_wait={s['num_wait']} min_think={s['min_think']}"
+    return name if s.get("wait_str", "Wait") == "Wait" else f"{name} wait_str={s['wait_str']!r}"
 
 
 def closed_itself(result):
@@ -249,89 +263,60 @@ def closed_itself(result):
     return not result["forced_stop"] and len(result["forced_mask"]) > n and not result["forced_mask"][n]
 
 
-# Conditional length control (the paper's Table 3, "token-conditional"): the prompt states the
-# budget and nothing is forced. A model learns what the sentence means only from training prompts
-# that state each trace's length (demo/conditional_data.py writes them with this same sentence).
-BUDGET_SENTENCE = "Think for at most {} tokens."
+def sample_row(q, s, k, result):
+    """One line of samples.jsonl: the question, the setting, the generation and its grade."""
+    extracted = extract_answer(result["text"])
+    return {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": result["text"],
+            "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
+            "thinking_tokens": result["thinking_tokens"], "answer_tokens": result["answer_tokens"],
+            "waits": result["waits"], "forced_stop": result["forced_stop"], "closed_itself": closed_itself(result),
+            **s, "sample": k}
 
 
-def conditional_prompt(question, budget):
-    return f"{question}\n\n{BUDGET_SENTENCE.format(budget)}"
-
-
-def rejection_sample(model, tokenizer, questions, *, max_think, tries, temperature, seed, **kwargs):
-    """Rejection sampling, the paper's Table 3 baseline for length control: nothing is forced;
-    each question is sampled until its thinking fits the budget (the model closed it itself within
-    max_think tokens), at most `tries` times. A draw is stopped one token past the budget, where it
-    can no longer be accepted, so rejected draws cost max_think + 1 thinking tokens at most.
-    Returns (results, tries used per question); a question that never fit keeps its last draw."""
-    results, used, pending = [None] * len(questions), [0] * len(questions), list(range(len(questions)))
-    for attempt in range(tries):
-        if not pending:
-            break
-        drawn = budget_force.budget_force(model, tokenizer, [questions[i] for i in pending], max_think=max_think + 1,
-                                          temperature=temperature, seed=seed + 1000 * attempt, **kwargs)
-        still = []
-        for i, r in zip(pending, drawn):
-            results[i], used[i] = r, attempt + 1
-            if not (closed_itself(r) and r["thinking_tokens"] <= max_think):
-                still.append(i)
-        pending = still
-    return results, used
+def missing_by_question(questions, settings, samples, done):
+    """{(setting index, sample) pairs not yet in samples.jsonl: [questions lacking exactly those]}."""
+    groups = {}
+    for q in questions:
+        lacking = tuple((j, k) for j, s in enumerate(settings) for k in range(samples)
+                        if sample_key({**q, **s, "sample": k}) not in done)
+        if lacking:
+            groups.setdefault(lacking, []).append(q)
+    return groups
 
 
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="s1", max_answer=512, wait_str="Wait", seed=0, done=(), progress=True, rejection_tries=0,
-              budget_in_prompt=0):
-    """Generate what is not `done` yet, appending one line per generation to out_path as it arrives.
+              fmt="s1", max_answer=512, seed=0, done=(), progress=True, cache_gb=8.0):
+    """Generate what is not `done` yet, appending one line per generation to out_path as soon as
+    that generation finishes (a kill loses only unfinished ones). Returns the new rows.
 
-    Returns the new rows. Batches never mix settings or samples: budget_force takes one budget per
-    call. Sample k uses seed + k, so K samples of one question differ. With rejection_tries > 0
-    the budget is met by rejection sampling instead of budget forcing (rows then record `tries`).
-    With budget_in_prompt > 0 the prompt states max_think and nothing is forced: thinking runs
-    until the model ends it, cut only at budget_in_prompt tokens (a safety net, counted as forced).
+    Up to batch_size questions go through one decode tree (budget_force.budget_force_tree) under
+    all their missing settings at once: a prefix the settings share is decoded once. The tree
+    keeps its KV cache within cache_gb by giving fewer questions to each tree.
     """
-    done = set(done)
-    todo = [(s, k, q) for s in settings for k in range(samples) for q in questions
-            if sample_key({**q, **s, "sample": k}) not in done]
-    # Questions of similar length share a batch: less left padding (results do not depend on it).
-    todo.sort(key=lambda t: (settings.index(t[0]), t[1], len(t[2]["question"])))
     new_rows = []
+    groups = missing_by_question(questions, settings, samples, set(done))
     fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        bar = tqdm(total=len(todo), desc="generating", unit="gen", disable=not progress)
-        for (_, k), group in itertools.groupby(todo, key=lambda t: (settings.index(t[0]), t[1])):
-            group = list(group)
-            s = group[0][0]
-            for i in range(0, len(group), batch_size):
-                batch = [q for _, _, q in group[i:i + batch_size]]
-                if budget_in_prompt:
-                    results = budget_force.budget_force(
-                        model, tokenizer, [conditional_prompt(q["question"], s["max_think"]) for q in batch],
-                        max_think=budget_in_prompt, max_answer=max_answer, temperature=temperature, fmt=fmt, seed=seed + k)
-                    tries = [None] * len(batch)
-                elif rejection_tries:
-                    results, tries = rejection_sample(
-                        model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
-                        tries=rejection_tries, temperature=temperature, seed=seed + k, max_answer=max_answer, fmt=fmt)
-                else:
-                    results = budget_force.budget_force(
-                        model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
-                        min_think=s["min_think"], num_wait=s["num_wait"], wait_str=wait_str, max_answer=max_answer,
-                        temperature=temperature, fmt=fmt, seed=seed + k)
-                    tries = [None] * len(batch)
-                for q, r, n_tries in zip(batch, results, tries):
-                    extracted = extract_answer(r["text"])
-                    row = {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": r["text"],
-                           "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
-                           "thinking_tokens": r["thinking_tokens"], "answer_tokens": r["answer_tokens"],
-                           "waits": r["waits"], "forced_stop": r["forced_stop"],
-                           "closed_itself": closed_itself(r), **s, "sample": k}
-                    if n_tries is not None:
-                        row["tries"] = n_tries
-                    append_line(fd, row)
-                    new_rows.append(row)
-                bar.update(len(batch))
+        bar = tqdm(total=sum(len(lacking) * len(qs) for lacking, qs in groups.items()), desc="generating",
+                   unit="gen", disable=not progress)
+        for lacking, group in groups.items():
+            wanted = set(lacking)
+            indices = sorted({j for j, _ in lacking})  # the tree's settings
+            # Questions of similar length share a tree: less left padding (results do not depend on it).
+            group = sorted(group, key=lambda q: len(q["question"]))
+            for start in range(0, len(group), batch_size):
+                batch = group[start:start + batch_size]
+
+                def write(i, j, k, result, batch=batch):
+                    if (indices[j], k) in wanted:  # a sample generated only to fill the tree is dropped
+                        new_rows.append(sample_row(batch[i], settings[indices[j]], k, result))
+                        append_line(fd, new_rows[-1])
+                        bar.update(1)
+
+                budget_force.budget_force_tree(
+                    model, tokenizer, [q["question"] for q in batch], [settings[j] for j in indices],
+                    samples=max(k for _, k in lacking) + 1, max_answer=max_answer, temperature=temperature,
+                    fmt=fmt, seed=seed, cache_bytes=int(cache_gb * 2**30), on_result=write)
         bar.close()
     finally:
         os.close(fd)
@@ -341,14 +326,16 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
 # -----------------------------------------------------------------------------
 # 5. summary, plot, table
 
-def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None):
-    """One summary row per setting plus the paper's metrics over the settings.
+def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None, main=None):
+    """One summary row per setting plus the paper's metrics over the `main` sweep's settings
+    (default: all of them; settings of --also sweeps get rows but stay out of the metrics).
 
     accuracy: share of questions answered correctly (with samples > 1: by majority vote over the
     samples, the paper's parallel-scaling baseline). control: share of generations whose thinking
     stayed within [min_think, max_think]. a_min / a_max default to the smallest min_think and the
-    largest max_think of the sweep.
+    largest max_think of the main sweep.
     """
+    main = settings if main is None else main
     by_key = {sample_key(r): r for r in rows}
     table = []
     for s in settings:
@@ -371,9 +358,10 @@ def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None):
         if "tries" in gens[0]:  # rejection sampling: what meeting the budget cost
             row["avg_tries"] = sum(g["tries"] for g in gens) / len(gens)
         table.append(row)
-    a_min = min(s["min_think"] for s in settings) if a_min is None else a_min
-    a_max = max(s["max_think"] for s in settings) if a_max is None else a_max
-    metrics = scaling_metrics([(r["avg_thinking_tokens"], r["accuracy"]) for r in table], a_min, a_max)
+    a_min = min(s["min_think"] for s in main) if a_min is None else a_min
+    a_max = max(s["max_think"] for s in main) if a_max is None else a_max
+    points = [(r["avg_thinking_tokens"], r["accuracy"]) for r, s in zip(table, settings) if s in main]
+    metrics = scaling_metrics(points, a_min, a_max)
     return {"rows": table, "metrics": {**metrics, "a_min": a_min, "a_max": a_max}}
 
 
@@ -389,6 +377,7 @@ def plot_scaling(summary, path, title=""):
     ax.plot([r["avg_thinking_tokens"] for r in rows], [100 * r["accuracy"] for r in rows], "o-")
     for r in rows:
         label = f"{r['max_think']}" + (f" +{r['num_wait']}w" if r["num_wait"] else "")
+        label += f" {r['wait_str']!r}" if r["num_wait"] and r.get("wait_str", "Wait") != "Wait" else ""
         ax.annotate(label, (r["avg_thinking_tokens"], 100 * r["accuracy"]), textcoords="offset points",
                     xytext=(4, 4), fontsize=8)
     top = min(100, max(10, 120 * max(r["accuracy"] for r in rows)))
@@ -403,9 +392,10 @@ def plot_scaling(summary, path, title=""):
 
 
 def format_table(summary):
-    lines = [f"{'setting':<40} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
+    width = max(40, *(len(r["setting"]) for r in summary["rows"]))
+    lines = [f"{'setting':<{width}} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
     for r in summary["rows"]:
-        lines.append(f"{r['setting']:<40} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
+        lines.append(f"{r['setting']:<{width}} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
                      f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%"
                      + (f"  {r['avg_tries']:.2f} tries" if "avg_tries" in r else ""))
     m = summary["metrics"]
@@ -418,8 +408,8 @@ def format_table(summary):
 # -----------------------------------------------------------------------------
 # 6. command line
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def build_parser(description=__doc__):
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--dataset", required=True,
                         help=f"{', '.join(HUB_DATASETS)}, or a .jsonl/.json/.parquet file")
@@ -431,36 +421,64 @@ def parse_args(argv=None):
     parser.add_argument("--num-wait", type=int, nargs="+", default=[0], help="numbers of forced Waits to sweep")
     parser.add_argument("--min-think", type=int, nargs="+", default=[0], help="minimum thinking tokens to sweep")
     parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
-    parser.add_argument("--wait-str", default="Wait", help="what budget forcing appends to extend thinking ('': nothing, the end of thinking is only refused)")
+    parser.add_argument("--wait-str", nargs="+", default=["Wait"],
+                        help="what budget forcing appends to extend thinking, one or several to sweep ('': nothing, "
+                             "the end of thinking is only refused)")
+    parser.add_argument("--also", action="append", default=[], metavar="'SWEEP FLAGS'",
+                        help="another sweep in the same run and decode trees, its --max-think/--num-wait/--min-think/"
+                             "--wait-str in one string (repeatable); its settings get table rows but stay out of the "
+                             "paper's metrics, which cover the main sweep")
+    parser.add_argument("--cache-gb", type=float, default=8.0,
+                        help="KV-cache budget of one decode tree: fewer questions share a tree when forks could exceed it")
     parser.add_argument("--format", default="s1", choices=sorted(budget_force.FORMATS), help="delimiter preset")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
-    parser.add_argument("--batch-size", type=int, default=8, help="questions per budget_force call")
+    parser.add_argument("--batch-size", type=int, default=8, help="questions per decode tree (all their settings at once)")
     parser.add_argument("--samples", type=int, default=1, help="samples per question, majority-voted (needs --temperature > 0)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
-    parser.add_argument("--rejection-tries", type=int, default=0,
-                        help="control length by rejection sampling instead of budget forcing: sample (needs --temperature > 0) "
-                             "until the thinking fits --max-think, at most this many times (the paper's Table 3 baseline)")
-    parser.add_argument("--budget-in-prompt", type=int, default=0, metavar="LIMIT",
-                        help="conditional length control instead of budget forcing: the prompt states each --max-think "
-                             "(\"Think for at most N tokens.\"), nothing is forced, thinking is cut only at LIMIT tokens "
-                             "(the paper's Table 3 token-conditional control; 0: off)")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed and GPQA option order")
     parser.add_argument("--a-min", type=float, default=None, help="Control's lower bound (default: smallest --min-think)")
     parser.add_argument("--a-max", type=float, default=None, help="Control's upper bound (default: largest --max-think)")
     parser.add_argument("--strict", action="store_true",
                         help="refuse a file in which any record lacks an answer; without it such records are skipped "
                              "and counted in summary.json")
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None, parser=None):
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
+    sweep = argparse.ArgumentParser(prog="--also", add_help=False, exit_on_error=False)
+    for flag in ("--max-think", "--num-wait", "--min-think", "--wait-str"):
+        action = next(a for a in parser._actions if flag in a.option_strings)
+        sweep.add_argument(flag, type=action.type, nargs="+", default=action.default)
+    args.also_sweeps = []
+    for text in args.also:
+        try:
+            also, unknown = sweep.parse_known_args(shlex.split(text))
+        except (argparse.ArgumentError, ValueError) as e:
+            parser.error(f"--also {text!r}: {e}")
+        if unknown:
+            parser.error(f"--also {text!r}: unrecognized {' '.join(unknown)}")
+        args.also_sweeps.append(also)
+    return args
+
+
+def check_sweep(sweep, prefix=""):
+    if min(sweep.max_think) <= 0:
+        raise ValueError(f"{prefix}--max-think values must be positive")
+    if min(sweep.num_wait) < 0 or min(sweep.min_think) < 0:
+        raise ValueError(f"{prefix}--num-wait and --min-think values must be non-negative")
+    if max(sweep.min_think) > min(sweep.max_think):
+        raise ValueError(f"{prefix}--min-think {max(sweep.min_think)} is larger than --max-think {min(sweep.max_think)}")
 
 
 def check_args(args):
     """Reject bad numbers before anything slow happens."""
-    if min(args.max_think) <= 0:
-        raise ValueError("--max-think values must be positive")
-    if min(args.num_wait) < 0 or min(args.min_think) < 0:
-        raise ValueError("--num-wait and --min-think values must be non-negative")
-    if max(args.min_think) > min(args.max_think):
-        raise ValueError(f"--min-think {max(args.min_think)} is larger than --max-think {min(args.max_think)}")
+    check_sweep(args)
+    for text, sweep in zip(args.also, args.also_sweeps):
+        check_sweep(sweep, prefix=f"--also {text!r}: ")
+    if args.cache_gb <= 0:
+        raise ValueError("--cache-gb must be positive")
     for name in ("max_answer", "batch_size", "samples"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be positive")
@@ -470,38 +488,22 @@ def check_args(args):
         raise ValueError("--temperature must be >= 0")
     if args.samples > 1 and args.temperature == 0:
         raise ValueError("--samples > 1 needs --temperature > 0 (greedy samples are all the same)")
-    if args.rejection_tries < 0:
-        raise ValueError("--rejection-tries must be >= 0")
-    if args.rejection_tries and args.temperature == 0:
-        raise ValueError("--rejection-tries needs --temperature > 0 (a greedy redraw is the same draw)")
-    if args.rejection_tries and (max(args.num_wait) or max(args.min_think)):
-        raise ValueError("--rejection-tries forces nothing: leave --num-wait and --min-think at 0")
-    if args.budget_in_prompt < 0:
-        raise ValueError("--budget-in-prompt must be >= 0")
-    if args.budget_in_prompt and (args.rejection_tries or max(args.num_wait) or max(args.min_think)):
-        raise ValueError("--budget-in-prompt forces nothing: leave --rejection-tries, --num-wait and --min-think at 0")
-    if args.budget_in_prompt and args.budget_in_prompt < max(args.max_think):
-        raise ValueError(f"--budget-in-prompt {args.budget_in_prompt} would cut thinking inside the largest stated budget "
-                         f"{max(args.max_think)}: make it larger")
 
 
-def length_control_name(args):
-    if args.rejection_tries:
-        return f"rejection sampling, <= {args.rejection_tries} tries"
-    if args.budget_in_prompt:
-        return f"conditional: budget stated in the prompt, nothing forced (cut at {args.budget_in_prompt})"
-    return "budget forcing"
-
-
-def evaluate(args):
-    """The whole run; returns the summary (on the main process; None on the others)."""
+def evaluate(args, generate=None, length_control="budget forcing", run_config=None):
+    """The whole run; returns the summary (on the main process; None on the others). generate
+    makes the samples (default: run_sweep, budget forcing); demo/length_control.py passes the
+    paper's baselines, recorded as length_control and in run.json (run_config)."""
     check_args(args)
     questions, unanswered = drop_unanswered(load_questions(args.dataset, args.question_field, args.answer_field,
                                                            args.seed, strict=args.strict))
     total = len(questions) + len(unanswered)
     questions = questions[:args.limit]
-    settings = [{"max_think": m, "num_wait": w, "min_think": n}
-                for m, w, n in itertools.product(args.max_think, args.num_wait, args.min_think)]
+    main = sweep_settings(args.max_think, args.num_wait, args.min_think, args.wait_str)
+    settings = list(main)
+    for sweep in args.also_sweeps:  # one list of settings, so one decode tree per batch of questions
+        settings += [s for s in sweep_settings(sweep.max_think, sweep.num_wait, sweep.min_think, sweep.wait_str)
+                     if s not in settings]
     # One process, or one per device under `accelerate launch` / `torchrun`. Without a GPU the
     # processes share the CPU and talk over gloo (cpu=True), which is also how the tests run it.
     state = PartialState(cpu=not torch.cuda.is_available())
@@ -514,7 +516,7 @@ def evaluate(args):
         os.makedirs(args.out, exist_ok=True)
         check_run_config(args.out, {k: getattr(args, k) for k in (
             "dataset", "question_field", "answer_field", "model", "format", "temperature", "max_answer",
-            "wait_str", "seed")} | {k: getattr(args, k) for k in ("rejection_tries", "budget_in_prompt") if getattr(args, k)})
+            "seed")} | (run_config or {}))
         drop_torn_tail(out_path)
     state.wait_for_everyone()
 
@@ -526,19 +528,19 @@ def evaluate(args):
     if todo:  # a finished run reruns without loading the model
         model, tokenizer = budget_force.load_model(args.model)
         model.to(state.device)
-        run_sweep(model, tokenizer, todo, settings, out_path, samples=args.samples, batch_size=args.batch_size,
-                  temperature=args.temperature, fmt=args.format, max_answer=args.max_answer,
-                  wait_str=args.wait_str, seed=args.seed, done=done, progress=state.is_local_main_process,
-                  rejection_tries=args.rejection_tries, budget_in_prompt=args.budget_in_prompt)
+        (generate or run_sweep)(model, tokenizer, todo, settings, out_path, samples=args.samples,
+                                batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
+                                max_answer=args.max_answer, seed=args.seed, done=done,
+                                progress=state.is_local_main_process, cache_gb=args.cache_gb)
     state.wait_for_everyone()
     if not state.is_main_process:
         return None
 
     # Gather: every process appended to the same file, so the main process reads it back whole.
-    summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max)
+    summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max, main)
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
                          "samples": args.samples, "temperature": args.temperature, "format": args.format,
-                         "length_control": length_control_name(args)}
+                         "length_control": length_control}
     summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)

@@ -17,7 +17,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import evaluate  # noqa: E402  (the budget sentence: training and evaluation must state it alike)
+import length_control  # noqa: E402  (the budget sentence: training and evaluation must state it alike)
 
 
 def stated_budget(thinking_tokens, smallest=16):
@@ -46,7 +46,7 @@ def main(argv=None):
         with open(tmp, "w") as f:
             for r in rows:
                 budget = stated_budget(r["thinking_tokens"])
-                f.write(json.dumps({**r, "question": evaluate.conditional_prompt(r["question"], budget),
+                f.write(json.dumps({**r, "question": length_control.conditional_prompt(r["question"], budget),
                                     "stated_budget": budget}) + "\n")
         os.replace(tmp, args.out)
     except (ValueError, OSError) as e:

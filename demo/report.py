@@ -6,12 +6,15 @@ Reads what run.sh's stages wrote under --run (default runs/demo) and prints
   scaling:    accuracy and average thinking tokens per budget, overall and per domain, with the
               share of generations the cap cut off (evaluate.py's summary.json and samples.jsonl;
               the paper's Figure 1 / Table 3 in miniature);
-  extension:  the same at a cap that never bites, with 0, 1, 2 forced "Wait"s (eval-wait/), and one
-              Wait replaced by "Hmm" (eval-hmm/) or by nothing (eval-nostring/: the end of thinking
-              is refused and the model simply goes on); what the Waits did per question: wrong
-              answers fixed, right ones broken, thinking tokens spent (the paper's Figure 4a, Table 4);
+  extension:  the same at a cap that never bites, with 0, 1, 2 forced "Wait"s, and one Wait
+              replaced by "Hmm" or by nothing (the end of thinking is refused and the model simply
+              goes on); what the Waits did per question: wrong answers fixed, right ones broken,
+              thinking tokens spent (the paper's Figure 4a, Table 4);
   adherence:  base vs trained model following the format unforced: the base model from
-              demo/adherence.py, the trained one from its unforced generations in eval-wait/.
+              demo/adherence.py, the trained one from its unforced generations at the extension cap.
+evaluate.py writes all of these settings in one run (eval/, one decode tree per batch of
+questions); the report splits them into the sweeps above (a run whose eval/ holds no Waits is an
+older one: its eval-wait/, eval-hmm/ and eval-nostring/ folders are read instead).
 Also writes the same numbers to <run>/results.json and the curve to <run>/scaling.png.
 
     python demo/report.py --run runs/demo
@@ -63,8 +66,27 @@ def scaling_table(samples, eval_rows, wait_str="Wait"):
 ANSWER_LINE = re.compile(r"^\s*answer\s*:", re.IGNORECASE | re.MULTILINE)
 ANSWER_DELIMITER = "<|im_start|>answer"
 
-# The extension sweeps: folder under the run -> the string that replaced the end of thinking.
+# The extension sweeps: name (an older run's folder) -> the string that replaced the end of thinking.
 WAIT_SWEEPS = {"eval-wait": "Wait", "eval-hmm": "Hmm", "eval-nostring": "(none)"}
+SWEEP_OF_WAIT_STR = {"Wait": "eval-wait", "Hmm": "eval-hmm", "": "eval-nostring"}
+
+
+def split_sweeps(run):
+    """{sweep name: samples}: "eval" (capping: no Wait, below the extension cap) and the
+    extension sweeps (the extension cap: its unforced run and each wait string's Waits)."""
+    samples = read_jsonl(os.path.join(run, "eval", "samples.jsonl"))
+    cap = max((s["max_think"] for s in samples if s["num_wait"]), default=None)
+    if cap is None:  # an older run: capping in eval/, each extension sweep in its own folder
+        return {"eval": samples, **{sweep: read_jsonl(os.path.join(run, sweep, "samples.jsonl")) for sweep in WAIT_SWEEPS}}
+    sweeps = {"eval": [], **{sweep: [] for sweep in WAIT_SWEEPS}}
+    for s in samples:
+        if s["max_think"] != cap:
+            sweeps["eval"].append(s)
+        elif not s["num_wait"]:
+            sweeps["eval-wait"].append(s)  # the unforced run at the cap: the reference for every string
+        elif s.get("wait_str", "Wait") in SWEEP_OF_WAIT_STR:
+            sweeps[SWEEP_OF_WAIT_STR[s.get("wait_str", "Wait")]].append(s)
+    return sweeps
 
 
 def wait_effect(samples, reference):
@@ -180,10 +202,11 @@ def main(argv=None):
     run = args.run
     summary = read_json(os.path.join(run, "eval", "summary.json"))
     eval_rows = read_jsonl(args.eval_data or os.path.join(run, "data", "eval.jsonl"))
-    table = [{**r, "sweep": "eval"} for r in scaling_table(read_jsonl(os.path.join(run, "eval", "samples.jsonl")), eval_rows)]
+    sweeps = split_sweeps(run)
+    table = [{**r, "sweep": "eval"} for r in scaling_table(sweeps["eval"], eval_rows)]
     effects, wait_samples = {}, {}
     for sweep, wait_str in WAIT_SWEEPS.items():
-        wait_samples[sweep] = read_jsonl(os.path.join(run, sweep, "samples.jsonl"))
+        wait_samples[sweep] = sweeps[sweep]
         table += [{**r, "sweep": sweep} for r in scaling_table(wait_samples[sweep], eval_rows, wait_str)
                   if sweep == "eval-wait" or r["num_wait"]]  # one row without Waits is enough
     reference = [s for s in wait_samples["eval-wait"] if s["num_wait"] == 0]  # the same cap, no Wait

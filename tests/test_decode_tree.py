@@ -1,0 +1,108 @@
+"""budget_force_tree: many settings of a question decoded as one tree must give, setting by
+setting, exactly what separate budget_force() runs give (greedy), and the same distribution
+(sampling). The embedded model never learned the think format, so it tries to end its thinking
+at almost every step: settings fork at the first token and at every end attempt."""
+import collections
+import math
+
+import pytest
+import torch
+
+import budget_force as bf
+
+QUESTIONS = ["What is 17*23?", "Name three colors.", "What is 2+2? Answer briefly.",
+             "Write a haiku about rain and the sea.", "Is 91 prime?"]
+
+# Every kind of fork: the first token (close vs Wait vs Hmm vs nothing vs the cap at 0), the cap
+# inside a multi-token Wait, Waits owed by a minimum vs by a count, the answer's cap (different
+# thinking, then different answers), and rows finishing early (max_think 0, short answers).
+SETTINGS = [
+    {"max_think": 0},
+    {"max_think": 8},
+    {"max_think": 6, "min_think": 3},
+    {"max_think": 10, "min_think": 10},
+    {"max_think": 12, "num_wait": 1, "min_think": 4},
+    {"max_think": 12, "num_wait": 2, "wait_str": "Hmm"},
+    {"max_think": 12, "num_wait": 1, "wait_str": ""},
+    {"max_think": 12, "num_wait": 3, "wait_str": ""},
+    {"max_think": 9, "num_wait": 3, "wait_str": "Wait, let me think again"},
+    {"max_think": 7, "num_wait": 3, "wait_str": "Wait, let me think again"},
+]
+
+
+@pytest.fixture
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_tree_equals_separate_runs_under_greedy(smol, one_thread):
+    model, tokenizer = smol
+    finished = []
+    tree = bf.budget_force_tree(model, tokenizer, QUESTIONS, SETTINGS, max_answer=5,
+                                on_result=lambda i, j, k, r: finished.append((i, j, k)))
+    for j, setting in enumerate(SETTINGS):
+        separate = bf.budget_force(model, tokenizer, QUESTIONS, max_answer=5, **setting)
+        for i in range(len(QUESTIONS)):
+            assert tree[i][j][0] == separate[i], (QUESTIONS[i], setting)
+    assert sorted(finished) == [(i, j, 0) for i in range(len(QUESTIONS)) for j in range(len(SETTINGS))]
+    # The forks really happened: the settings of each question end in several different texts,
+    # one cap fell inside the multi-token Wait, and some answers hit the answer's cap.
+    for i in range(len(QUESTIONS)):
+        assert len({tuple(tree[i][j][0]["completion_ids"]) for j in range(len(SETTINGS))}) >= 5
+    long_wait = bf.encode(tokenizer, "Wait, let me think again")
+    cut_waits = [r for row in tree for r in (row[8][0], row[9][0])
+                 if r["forced_stop"] and r["waits"] and not bf.encode(tokenizer, r["thinking"])[-len(long_wait):] == long_wait]
+    assert cut_waits
+    assert any(r["answer_tokens"] == 5 for row in tree for r in (x[0] for x in row))
+
+
+def test_finished_rows_are_reported_at_once(smol, one_thread):
+    """A setting's result arrives when it finishes, before the longer settings are done."""
+    model, tokenizer = smol
+    order = []
+    bf.budget_force_tree(model, tokenizer, QUESTIONS[:2], [{"max_think": 0}, {"max_think": 10, "min_think": 10}],
+                         max_answer=3, on_result=lambda i, j, k, r: order.append(j))
+    assert order[:2] == [0, 0] and order[2:] == [1, 1]
+
+
+def test_memory_budget_splits_the_batch_or_refuses(smol, one_thread):
+    model, tokenizer = smol
+    settings = SETTINGS[:4]
+    whole = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4)
+    prompt = max(len(bf.encode(tokenizer, bf.build_prompt(tokenizer, q))) for q in QUESTIONS[:3])
+    forcer = bf.BudgetForcer(tokenizer, max_think=10, max_answer=4)
+    one_question = bf.tree_cache_bytes(model, 1, len(settings), prompt + forcer.max_new_tokens)
+    # Room for exactly one question per tree: three trees, the same results.
+    assert bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4,
+                                cache_bytes=one_question) == whole
+    with pytest.raises(ValueError, match=r"one question under 4 settings x 1 samples .* over the budget"):
+        bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=one_question - 1)
+
+
+def outcome_counts(results):
+    return collections.Counter(tuple(r["completion_ids"]) for r in results)
+
+
+def test_sampling_keeps_each_settings_distribution(smol, one_thread):
+    """At temperature 0.7, n samples of one question per setting from the tree and from separate
+    runs: every completion's frequency agrees within sampling error (4 standard errors of the
+    difference of two proportions), and so does the average thinking length."""
+    model, tokenizer = smol
+    question, n = "Name a color.", 300
+    settings = [{"max_think": 3, "min_think": 2, "wait_str": ""}, {"max_think": 3, "num_wait": 1}, {"max_think": 2}]
+    tree = bf.budget_force_tree(model, tokenizer, [question], settings, samples=n, max_answer=2,
+                                temperature=0.7, seed=1)[0]
+    for j, setting in enumerate(settings):
+        separate = bf.budget_force(model, tokenizer, [question] * n, max_answer=2, temperature=0.7, seed=2, **setting)
+        a, b = outcome_counts(tree[j]), outcome_counts(separate)
+        assert len(a) > 3  # a real distribution, not one answer
+        for outcome in set(a) | set(b):
+            p = (a[outcome] + b[outcome]) / (2 * n)
+            assert abs(a[outcome] - b[outcome]) / n <= 4 * math.sqrt(2 * p * (1 - p) / n) + 1e-9, (setting, outcome)
+        mean = lambda rs: sum(r["thinking_tokens"] for r in rs) / n  # noqa: E731
+        assert abs(mean(tree[j]) - mean(separate)) < 0.25, setting
+    # The samples of the question are independent rows, not copies of one draw.
+    assert len(outcome_counts(tree[0])) > 3

@@ -1,0 +1,112 @@
+"""demo/length_control.py: the paper's Table 3 baselines (rejection sampling, budget in the prompt),
+run and graded as evaluate.py runs budget forcing."""
+import os
+import sys
+
+import pytest
+
+import evaluate
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo"))
+import length_control  # noqa: E402
+
+QUESTIONS = ["What is 2 + 3?", "Name a prime number larger than 10.", "What is 7 times 8? Answer with a number."]
+
+
+@pytest.fixture
+def one_thread():
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+# -----------------------------------------------------------------------------
+# rejection sampling: the paper's Table 3 baseline for length control
+
+def fake_result(thinking, closed=True):
+    """A budget_force result that thought `thinking` tokens and closed itself (or was cut)."""
+    return {"text": "x", "thinking_tokens": thinking, "answer_tokens": 1, "waits": 0, "forced_stop": not closed,
+            "forced_mask": [False] * thinking + [not closed, True]}
+
+
+def test_rejection_sampling_redraws_only_what_does_not_fit(monkeypatch):
+    calls = []
+
+    def fake_budget_force(model, tokenizer, questions, *, max_think, temperature, seed, **kwargs):
+        calls.append((list(questions), max_think, seed))
+        attempt = len(calls) - 1
+        # "short" fits at once; "medium" fits on the third draw; "long" never fits (cut at the cap)
+        lengths = {"short": 3, "medium": 10 if attempt < 2 else 5}
+        return [fake_result(lengths[q]) if q in lengths else fake_result(max_think, closed=False) for q in questions]
+
+    monkeypatch.setattr(length_control.budget_force, "budget_force", fake_budget_force)
+    results, tries = length_control.rejection_sample(None, None, ["short", "medium", "long"], max_think=8, tries=4,
+                                               temperature=1.0, seed=7)
+    assert tries == [1, 3, 4]
+    assert [r["thinking_tokens"] for r in results] == [3, 5, 9]  # "long" keeps its last, cut draw
+    assert calls[0][0] == ["short", "medium", "long"] and calls[1][0] == ["medium", "long"] and calls[3][0] == ["long"]
+    assert {c[1] for c in calls} == {9}  # a draw is stopped one token past the budget
+    assert len({c[2] for c in calls}) == 4  # a new seed for every attempt
+
+
+def test_rejection_sweep_on_the_model(smol, tmp_path, one_thread):
+    model, tokenizer = smol
+    questions = evaluate.to_questions([{"question": q, "answer": "5"} for q in QUESTIONS[:3]])
+    settings = [{"max_think": 6, "num_wait": 0, "min_think": 0}]
+    rows = length_control.run_baseline(model, tokenizer, questions, settings, str(tmp_path / "s.jsonl"),
+                                       temperature=1.0, max_answer=4, progress=False, rejection_tries=3)
+    assert len(rows) == 3 and all(1 <= r["tries"] <= 3 for r in rows)
+    for r in rows:
+        fits = r["closed_itself"] and r["thinking_tokens"] <= 6
+        assert fits or r["tries"] == 3  # only a question that never fit used every try
+        assert r["waits"] == 0 and r["thinking_tokens"] <= 7  # nothing forced but the stop past the budget
+    summary = evaluate.summarize(rows, questions, settings)
+    assert 1 <= summary["rows"][0]["avg_tries"] <= 3
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rejection-tries", "3"], "needs --temperature"),
+    (["--rejection-tries", "3", "--temperature", "1", "--num-wait", "1"], "forces nothing"),
+    (["--rejection-tries", "-1"], "choose one baseline"),
+])
+def test_rejection_flags_are_checked(flags, message):
+    with pytest.raises(ValueError, match=message):
+        length_control.check_args(length_control.parse_args(["--dataset", "x.jsonl", *flags]))
+
+
+# -----------------------------------------------------------------------------
+# token-conditional control: the budget stated in the prompt, nothing forced (Table 3)
+
+def test_conditional_control_states_the_budget_and_forces_nothing(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_budget_force(model, tokenizer, prompts, *, max_think, **kwargs):
+        calls.append((list(prompts), max_think, kwargs))
+        return [fake_result(20) for _ in prompts]  # thinks 20 tokens whatever the budget
+
+    monkeypatch.setattr(length_control.budget_force, "budget_force", fake_budget_force)
+    questions = evaluate.to_questions([{"question": "What is 2 + 3?", "answer": "5"}])
+    settings = [{"max_think": b, "num_wait": 0, "min_think": 0} for b in (16, 32)]
+    rows = length_control.run_baseline(None, None, questions, settings, str(tmp_path / "s.jsonl"), progress=False,
+                                       budget_in_prompt=64)
+    assert [c[0] for c in calls] == [["What is 2 + 3?\n\nThink for at most 16 tokens."],
+                                     ["What is 2 + 3?\n\nThink for at most 32 tokens."]]
+    assert {c[1] for c in calls} == {64}  # the only cap is the safety net, not the stated budget
+    assert all("num_wait" not in c[2] and "min_think" not in c[2] for c in calls)  # nothing forced
+    assert [r["max_think"] for r in rows] == [16, 32] and rows[0]["question"] == "What is 2 + 3?"
+    summary = evaluate.summarize(rows, questions, settings)
+    # 20 thinking tokens: over the stated 16, within the stated 32
+    assert [r["control"] for r in summary["rows"]] == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--budget-in-prompt", "256", "--num-wait", "1"], "forces nothing"),
+    (["--budget-in-prompt", "256", "--rejection-tries", "2", "--temperature", "1"], "choose one baseline"),
+    (["--budget-in-prompt", "64", "--max-think", "16", "128"], "would cut thinking"),
+    (["--budget-in-prompt", "-1"], "choose one baseline"),
+])
+def test_conditional_flags_are_checked(flags, message):
+    with pytest.raises(ValueError, match=message):
+        length_control.check_args(length_control.parse_args(["--dataset", "x.jsonl", *flags]))
