@@ -85,8 +85,9 @@ def load_tokenizer(model=None):
 
 def load_model(model=None, attn_implementation=None):
     """Float32 weights: under bf16 mixed precision they are the master copy the optimizer updates."""
-    from transformers import AutoModelForCausalLM
+    from transformers import AttentionInterface, AutoModelForCausalLM
 
+    AttentionInterface.register("packed_sdpa", packed_attention)
     source, gguf_file = resolve_model(model)
     kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
     try:
@@ -282,6 +283,22 @@ def param_groups(model, weight_decay):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def packed_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, position_ids=None, **kwargs):
+    """Causal attention within each example of a packed row, one sdpa call per example. transformers'
+    sdpa applies a packed row's block-diagonal mask to a dense attention over the whole row, and on
+    a CPU it computes every masked-out score too: with 8 examples per row, 7/8 of the attention
+    work. Registered as attn_implementation "packed_sdpa"; transformers builds no mask for it.
+    Expects what collate makes: one row, position_ids restarting at 0 at each example."""
+    if query.shape[0] != 1 or query.shape[2] != key.shape[2]:
+        raise ValueError("packed_sdpa takes one packed row, without a KV cache (load the model with sdpa to generate)")
+    starts = (position_ids[0] == 0).nonzero().squeeze(1).tolist() + [query.shape[2]]
+    gqa = query.shape[1] != key.shape[1]
+    out = [F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True,
+                                          dropout_p=dropout, scale=scaling, enable_gqa=gqa)
+           for s, e in zip(starts[:-1], starts[1:])]
+    return torch.cat(out, dim=2).transpose(1, 2).contiguous(), None
+
+
 def micro_step_loss(model, batch):
     """Summed cross-entropy over the trained positions of one micro-batch (not yet normalized).
     use_cache=False matters twice: no KV cache is needed in training, and with one transformers
@@ -362,16 +379,13 @@ def save_final(accelerator, model, tokenizer, out, summary):
 # ---------------------------------------------------------------------------------------------
 # The training run
 # ---------------------------------------------------------------------------------------------
-def train(args):
+def train(args, clock=time.time):
+    """The whole run: data, model, resume, the loop, the final model. Returns (model, summary).
+    `clock` gives the wall time that --max-minutes and the lr schedule follow."""
     from accelerate import Accelerator
-    from accelerate.utils import DistributedType, set_seed
+    from accelerate.utils import set_seed
 
-    for name in ("epochs", "batch_size", "micro_batch_size", "block_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.lr <= 0:
-        raise ValueError("--lr must be positive")
-
+    check_args(args)
     # Several processes without a GPU (torchrun, or `accelerate launch --multi_gpu` on a CPU machine):
     # accelerate does DDP over gloo only when told it runs on CPU. (`accelerate launch --cpu` alone
     # starts one process unless it is given an MPI hostfile.)
@@ -379,139 +393,68 @@ def train(args):
     mixed_precision, why = choose_precision(args.mixed_precision, "cuda" if torch.cuda.is_available() else "cpu")
     accelerator = Accelerator(cpu=multi_cpu, mixed_precision=mixed_precision, log_with=args.report_to)
     main = accelerator.is_main_process
-    if main:
-        print(f"precision: {'float32' if mixed_precision == 'no' else mixed_precision + ' autocast'} ({why})", flush=True)
-    world, rank = accelerator.num_processes, accelerator.process_index
     log = (lambda *a: print(*a, flush=True)) if main else (lambda *a: None)
+    log(f"precision: {'float32' if mixed_precision == 'no' else mixed_precision + ' autocast'} ({why})")
     set_seed(args.seed)
 
-    # --- data ---------------------------------------------------------------------------------
     tokenizer = load_tokenizer(args.model)
-    examples, stats = build_dataset(load_rows(args.data), tokenizer, args.block_size, args.format,
-                                    args.question_field, args.thinking_field, args.attempt_field)
+    examples, stats = load_examples(args, tokenizer, log)
     lengths = [len(e["input_ids"]) for e in examples]
-    log(f"data: {stats['rows']} rows -> {stats['examples']} examples, {stats['truncated']} truncated to "
-        f"{args.block_size} tokens, {stats['skipped']} skipped" + "".join(f"\n  skipped {n}: {r}" for r, n in stats["skip_reasons"].items()))
-    log(f"tokens per example: mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)}")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
     steps_per_epoch = math.ceil(len(examples) / args.batch_size)
-    total_steps = args.epochs * steps_per_epoch
-    if args.max_steps:
-        total_steps = min(total_steps, args.max_steps)
+    total_steps = min(args.epochs * steps_per_epoch, args.max_steps or math.inf)
     budget = args.max_minutes * 60 if args.max_minutes else None
-    accum = math.ceil(math.ceil(args.batch_size / args.micro_batch_size) / world)
+    accum = math.ceil(math.ceil(args.batch_size / args.micro_batch_size) / accelerator.num_processes)
     log(f"{total_steps} steps ({steps_per_epoch} per epoch), global batch {args.batch_size} = "
-        f"{world} process(es) x {accum} micro-batches of <= {args.micro_batch_size}"
+        f"{accelerator.num_processes} process(es) x {accum} micro-batches of <= {args.micro_batch_size}"
         + (f", stopping after {args.max_minutes} minutes" if budget else ""))
 
-    # --- model and optimizer ------------------------------------------------------------------
-    # Loaded after Accelerator(): under FSDP with cpu_ram_efficient_loading only rank 0 reads the
-    # weights and sync_module_states broadcasts them when the model is wrapped.
-    model = load_model(args.model, args.attn_implementation)
-    if args.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    model.train()
-    # Model first, optimizer after: under FSDP the optimizer must see the wrapped (sharded) params.
-    model = accelerator.prepare(model)
-    optimizer = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
-    optimizer = accelerator.prepare(optimizer)
-    # DDP: skip the gradient all-reduce on all but the last micro-batch. FSDP: reduce-scatter on
-    # every micro-batch, since unsharded accumulated gradients would cost a full model copy of
-    # memory (accelerate PR#2531).
-    is_ddp = accelerator.distributed_type in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
-
-    # --- resume -------------------------------------------------------------------------------
-    os.makedirs(args.out, exist_ok=True)
-    log_path = os.path.join(args.out, "train_log.jsonl")
+    model, optimizer = prepare_model(args, accelerator)
     run_key = {"examples": len(examples), "batch_size": args.batch_size, "seed": args.seed, "total_steps": total_steps}
-    step, elapsed = 0, 0.0
-    checkpoint = find_checkpoint(args.out) if args.resume else None
-    if checkpoint:
-        with open(os.path.join(checkpoint, "trainer_state.json")) as f:
-            state = json.load(f)
-        if state["run"] != run_key:
-            raise ValueError(f"{checkpoint} belongs to a different run ({state['run']} vs now {run_key}): same data and flags, or a new --out")
-        if accelerator.distributed_type == DistributedType.FSDP:
-            init_optimizer_state(optimizer)
-        accelerator.load_state(os.path.join(checkpoint, "resume"))  # weights, optimizer, RNG
-        step, elapsed = state["step"], state["elapsed"]
-        log(f"resumed from {checkpoint} at step {step}")
-    elif args.resume:
-        log(f"--resume: no checkpoint in {args.out}, starting from scratch")
-    if main:  # keep the log in step with the checkpoint: drop lines written after it (and a torn last line)
-        kept = []
-        if step and os.path.exists(log_path):
-            with open(log_path) as f:
-                kept = [line for line in f if line.endswith("\n") and json.loads(line)["step"] <= step]
-        with open(log_path, "w") as f:
-            f.writelines(kept)
+    step, elapsed = resume(args, accelerator, optimizer, run_key, log)
     if args.report_to:
         accelerator.init_trackers("s1-train", config=vars(args))
 
-    # --- loop ---------------------------------------------------------------------------------
+    # --- the loop: one global batch per optimizer step ------------------------------------------
     bar = tqdm(total=total_steps, initial=step, disable=not main, desc="train", dynamic_ncols=True)
-    loss_value, tokens_seen, start = float("nan"), 0, time.time() - elapsed
-    session_start, cpu_start = time.time(), time.process_time()  # this session only (a resumed run starts anew)
+    loss_value, tokens_seen, start = float("nan"), 0, clock() - elapsed
+    session_start, cpu_start = clock(), time.process_time()  # this session only (a resumed run starts anew)
     while step < total_steps and (budget is None or elapsed < budget):
         epoch, index = divmod(step, steps_per_epoch)
         batch = epoch_batches(len(examples), args.batch_size, epoch, args.seed)[index]
         progress = (step + 0.5) / total_steps
-        if budget:
+        if budget:  # under --max-minutes the schedule follows the clock
             progress = max(progress, elapsed / budget)
         lr = get_lr(progress, args.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
 
-        # Normalize by the trained tokens of the whole global batch, counted identically on every
-        # process from the shared batch plan: each token weighs the same whether it sits in a long
-        # or a short example, in this micro-batch or another, on this process or another.
-        # (x world: DDP and FSDP average gradients over processes.)
-        n_trained = sum(trained_tokens(examples[i]) for i in batch)
-        n_tokens = sum(lengths[i] for i in batch)
-        t0 = time.time()
-        loss_sum = torch.zeros((), device=accelerator.device)
-        mine = micro_batches(batch, lengths, args.micro_batch_size, world, rank)
-        for k, ids in enumerate(mine):
-            mb = {key: v.to(accelerator.device) for key, v in collate([examples[i] for i in ids], pad_id).items()}
-            sync = not is_ddp or k == len(mine) - 1
-            with contextlib.nullcontext() if sync else accelerator.no_sync(model):
-                loss = micro_step_loss(model, mb)
-                accelerator.backward(loss * world / max(n_trained, 1))
-            loss_sum += loss.detach()
+        t0 = clock()
+        loss_value = accumulate_gradients(accelerator, model, examples, lengths, batch, args.micro_batch_size, pad_id)
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-
-        loss_value = accelerator.reduce(loss_sum, "sum").item() / max(n_trained, 1)
         step += 1
-        dt = time.time() - t0
+
+        now = clock()
+        n_tokens = sum(lengths[i] for i in batch)
         tokens_seen += n_tokens
-        elapsed = time.time() - start
+        elapsed = now - start
         if budget:  # every process must stop at the same step: use the slowest clock
             elapsed = accelerator.reduce(torch.tensor(elapsed, device=accelerator.device), "max").item()
         record = {"step": step, "epoch": epoch + (index + 1) / steps_per_epoch, "loss": round(loss_value, 5),
                   "lr": lr, "grad_norm": round(float(grad_norm), 4), "tokens": n_tokens,
-                  "tokens_per_s": round(n_tokens / dt, 1), "elapsed": round(elapsed, 2)}
-        if main:
-            with open(log_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
-            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}", tok_s=f"{n_tokens / dt:.0f}")
-            bar.update(1)
-        if args.report_to:
-            accelerator.log(record, step=step)
-
-        end_of_epoch = step % steps_per_epoch == 0
-        if step < total_steps and ((args.save_every and step % args.save_every == 0) or end_of_epoch):
-            save_checkpoint(accelerator, model, tokenizer, args.out,
-                            {"step": step, "elapsed": elapsed, "run": run_key})
+                  "tokens_per_s": round(n_tokens / max(now - t0, 1e-9), 1), "elapsed": round(elapsed, 2)}
+        log_step(accelerator, args, record, bar)
+        if step < total_steps and ((args.save_every and step % args.save_every == 0) or step % steps_per_epoch == 0):
+            save_checkpoint(accelerator, model, tokenizer, args.out, {"step": step, "elapsed": elapsed, "run": run_key})
     bar.close()
 
-    # --- final model --------------------------------------------------------------------------
-    summary = {"mixed_precision": mixed_precision, "steps": step, "total_steps": total_steps, "epochs": step / steps_per_epoch, "final_loss": loss_value,
-               "tokens": tokens_seen, "tokens_per_s": round(tokens_seen / max(time.time() - session_start, 1e-9), 1),
+    summary = {"mixed_precision": mixed_precision, "steps": step, "total_steps": total_steps,
+               "epochs": step / steps_per_epoch, "final_loss": loss_value, "tokens": tokens_seen,
+               "tokens_per_s": round(tokens_seen / max(clock() - session_start, 1e-9), 1),
                "train_seconds": round(elapsed, 1), "cpu_seconds": round(time.process_time() - cpu_start, 1),
-               "processes": world, "data": stats,
+               "processes": accelerator.num_processes, "data": stats,
                "peak_memory_gb": round(peak_memory_gb(), 2), "args": vars(args)}
     save_final(accelerator, model, tokenizer, args.out, summary)
     log(f"done: {step} steps, final loss {loss_value:.4f}, {summary['tokens_per_s']:.0f} tokens/s "
@@ -519,6 +462,117 @@ def train(args):
     if args.report_to:
         accelerator.end_training()
     return accelerator.unwrap_model(model), summary
+
+
+def check_args(args):
+    for name in ("epochs", "batch_size", "micro_batch_size", "block_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0:
+        raise ValueError("--lr must be positive")
+
+
+def load_examples(args, tokenizer, log):
+    """--data -> tokenized examples and their stats, with a summary line for the user."""
+    examples, stats = build_dataset(load_rows(args.data), tokenizer, args.block_size, args.format,
+                                    args.question_field, args.thinking_field, args.attempt_field)
+    lengths = [len(e["input_ids"]) for e in examples]
+    log(f"data: {stats['rows']} rows -> {stats['examples']} examples, {stats['truncated']} truncated to "
+        f"{args.block_size} tokens, {stats['skipped']} skipped" + "".join(f"\n  skipped {n}: {r}" for r, n in stats["skip_reasons"].items()))
+    log(f"tokens per example: mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)}")
+    return examples, stats
+
+
+def prepare_model(args, accelerator):
+    """The model in training mode and AdamW, both wrapped by accelerate (DDP, FSDP or nothing).
+    Loaded after Accelerator(): under FSDP with cpu_ram_efficient_loading only rank 0 reads the
+    weights and sync_module_states broadcasts them when the model is wrapped."""
+    attn = args.attn_implementation or (None if torch.cuda.is_available() else "packed_sdpa")
+    model = load_model(args.model, attn)
+    if args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    # Model first, optimizer after: under FSDP the optimizer must see the wrapped (sharded) params.
+    model = accelerator.prepare(model)
+    # fused: one kernel per parameter group instead of a dozen passes over all the weights; the same
+    # update (AdamW's arithmetic, in float32), ~3x faster on a CPU.
+    optimizer = torch.optim.AdamW(param_groups(model, args.weight_decay), lr=args.lr, betas=(0.9, 0.95), eps=1e-8,
+                                  fused=not torch.cuda.is_available())  # on GPUs (FSDP shards): torch's default
+    return model, accelerator.prepare(optimizer)
+
+
+def accumulate_gradients(accelerator, model, examples, lengths, batch, micro_batch_size, pad_id):
+    """Forward and backward over this process's share of one global batch (example indices), leaving
+    the gradients of the global batch's mean loss per trained token in the parameters. Returns that
+    loss (over all processes).
+    The loss is normalized by the trained tokens of the whole global batch, counted identically on
+    every process from the shared batch plan: each token weighs the same whether it sits in a long
+    or a short example, in this micro-batch or another, on this process or another. (x world: DDP
+    and FSDP average gradients over processes.)"""
+    from accelerate.utils import DistributedType
+
+    world = accelerator.num_processes
+    n_trained = max(sum(trained_tokens(examples[i]) for i in batch), 1)
+    # DDP: skip the gradient all-reduce on all but the last micro-batch. FSDP: reduce-scatter on
+    # every micro-batch, since unsharded accumulated gradients would cost a full model copy of
+    # memory (accelerate PR#2531).
+    is_ddp = accelerator.distributed_type in (DistributedType.MULTI_CPU, DistributedType.MULTI_GPU)
+    loss_sum = torch.zeros((), device=accelerator.device)
+    mine = micro_batches(batch, lengths, micro_batch_size, world, accelerator.process_index)
+    for k, ids in enumerate(mine):
+        mb = {key: v.to(accelerator.device) for key, v in collate([examples[i] for i in ids], pad_id).items()}
+        sync = not is_ddp or k == len(mine) - 1
+        with contextlib.nullcontext() if sync else accelerator.no_sync(model):
+            loss = micro_step_loss(model, mb)
+            accelerator.backward(loss * world / n_trained)
+        loss_sum += loss.detach()
+    return accelerator.reduce(loss_sum, "sum").item() / n_trained
+
+
+def log_step(accelerator, args, record, bar):
+    if accelerator.is_main_process:
+        with open(os.path.join(args.out, "train_log.jsonl"), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.2e}", tok_s=f"{record['tokens_per_s']:.0f}")
+        bar.update(1)
+    if args.report_to:
+        accelerator.log(record, step=record["step"])
+
+
+def resume(args, accelerator, optimizer, run_key, log):
+    """(step, elapsed seconds) to start from: the checkpoint's under --resume, else (0, 0). Also
+    keeps train_log.jsonl in step with it: lines written after the checkpoint (and a torn last line)
+    are dropped, so a resumed run logs each step once."""
+    os.makedirs(args.out, exist_ok=True)
+    step, elapsed = 0, 0.0
+    checkpoint = find_checkpoint(args.out) if args.resume else None
+    if checkpoint:
+        with open(os.path.join(checkpoint, "trainer_state.json")) as f:
+            state = json.load(f)
+        if state["run"] != run_key:
+            raise ValueError(f"{checkpoint} belongs to a different run ({state['run']} vs now {run_key}): same data and flags, or a new --out")
+        load_resume_state(accelerator, optimizer, os.path.join(checkpoint, "resume"))
+        step, elapsed = state["step"], state["elapsed"]
+        log(f"resumed from {checkpoint} at step {step}")
+    elif args.resume:
+        log(f"--resume: no checkpoint in {args.out}, starting from scratch")
+    if accelerator.is_main_process:
+        log_path, kept = os.path.join(args.out, "train_log.jsonl"), []
+        if step and os.path.exists(log_path):
+            with open(log_path) as f:
+                kept = [line for line in f if line.endswith("\n") and json.loads(line)["step"] <= step]
+        with open(log_path, "w") as f:
+            f.writelines(kept)
+    return step, elapsed
+
+
+def load_resume_state(accelerator, optimizer, folder):
+    """Weights, optimizer and RNG from accelerator.save_state's folder."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.FSDP:
+        init_optimizer_state(optimizer)
+    accelerator.load_state(folder)
 
 
 def init_optimizer_state(optimizer):
@@ -541,14 +595,14 @@ def init_optimizer_state(optimizer):
 
 
 # ---------------------------------------------------------------------------------------------
-# Precision: bf16 only where it is fast
+# Precision: bf16 autocast only where a bf16 matmul is faster than float32. GPUs with bf16 and CPUs
+# with AVX-512-BF16 or AMX run it natively; AVX2-only CPUs (most laptops, AMD before Zen 4, older
+# Xeons) emulate it, many times slower than float32. A timed matmul decides, so a CPU that a
+# capability check would misjudge is still served right.
 # ---------------------------------------------------------------------------------------------
 def bf16_matmul_speedup(size=256, repeats=3):
-    """float32 time / bf16 time of the same CPU matmul (best of `repeats`; 3-14 ms in all where bf16 is
-    native, ~110 ms where it is emulated). CPUs with AVX-512-BF16 or AMX run bf16 several times
-    faster than float32; AVX2-only CPUs (most laptops, AMD before Zen 4, older Xeons) emulate it
-    ~40-90x slower, which turned a 3 s training step into 4 minutes. Timing answers the question
-    on every CPU, including ones a capability check misjudges."""
+    """float32 time / bf16 time of the same CPU matmul, best of `repeats` (a few milliseconds in all
+    where bf16 is native, ~0.1 s where it is emulated)."""
     def best_seconds(dtype):
         a, b = torch.randn(size, 2 * size, dtype=dtype), torch.randn(2 * size, size, dtype=dtype)
         a @ b  # warm-up: the first call picks kernels
@@ -598,14 +652,15 @@ def parse_args(argv=None):
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--grad-clip", type=float, default=1.0)
     p.add_argument("--batch-size", type=int, default=16, help="global batch: examples per optimizer step, over all processes")
-    p.add_argument("--micro-batch-size", type=int, default=1, help="examples per forward pass on one process, packed into one row; on CPU (sdpa) 1 is fastest, "
-                   "packing pays most with --attn-implementation flash_attention_2")
+    p.add_argument("--micro-batch-size", type=int, default=1, help="examples per forward pass on one process, packed into one row "
+                   "(larger matmuls: faster on a CPU with packed_sdpa, and on a GPU with flash_attention_2)")
     p.add_argument("--block-size", type=int, default=32768, help="longer examples are truncated (and counted)")
     p.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward: less memory, ~30%% slower")
     p.add_argument("--mixed-precision", choices=["auto", "no", "bf16", "fp16"], default="auto",
                    help="autocast over float32 master weights; auto = bf16 on GPUs that support it and on CPUs where "
                         "a bf16 matmul is measured faster than float32 (native AVX-512-BF16/AMX), else float32 (no)")
-    p.add_argument("--attn-implementation", default=None, help="e.g. flash_attention_2, sdpa, eager (default: transformers' choice)")
+    p.add_argument("--attn-implementation", default=None, help="packed_sdpa (attention example by example within a packed row; "
+                   "the default on CPU), flash_attention_2, sdpa, eager (default on GPU: transformers' choice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=0, help="also checkpoint every N steps (always at each epoch end)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")

@@ -1,9 +1,8 @@
 """bf16 against float32 on this CPU: matmul GFLOP/s side by side, and what train.py's
 `--mixed-precision auto` chooses here.
 
-On CPUs with AVX-512-BF16 or AMX a bf16 matmul is several times faster than float32; on AVX2-only
-CPUs (most laptops, AMD before Zen 4, older Xeons) it is emulated and ~40-90x slower, which is why
-train.py measures before it autocasts. To see an AVX2-only CPU on a faster one, limit torch's
+train.py autocasts to bf16 on a CPU only where a bf16 matmul is measured faster than float32 (see its
+Precision section); this prints both speeds. To see an AVX2-only CPU on a faster one, limit torch's
 kernels to AVX2 (all three variables; check the GFLOP/s and `mkldnn bf16` below that they took):
 
     python benchmarks/bench_precision.py

@@ -1,155 +1,167 @@
 """
-Training throughput: train.py vs TRL's SFTTrainer on the same model, data and sequence length.
+Where a training step's time goes on this CPU, and how close it gets to the CPU's float32 matmul peak.
 
-Both train one epoch over the same synthetic s1-format rows (reasoning traces of varied length, as
-in s1K), with the same global batch, micro-batch, block size, precision, optimizer and schedule, and
-the same loss mask (prompt masked, the whole assistant turn trained). Each run is a fresh process
-with the same thread count; runs alternate (ours, TRL, ours, TRL, ...) so that a noisy, shared CPU
-slows both alike. Throughput = real (non-padding) tokens of the epoch / seconds of the training loop
-(model loading excluded on both sides), by wall clock and by CPU time of the process: on a shared
-machine the CPU time is the steadier measure of the work done. Ratios come from runs measured side
-by side.
+It runs the demo's first global batches (curated s1k.jsonl, the base model, --batch-size 8,
+--block-size 512) through train.py's own pieces (collate, micro_step_loss, AdamW), three ways,
+side by side, alternating step by step so that a noisy, shared CPU slows all alike:
+  packed 8, sdpa        one row of 8 examples, transformers' sdpa (a dense attention over the row
+                        under a block-diagonal mask), foreach AdamW
+  micro-batch 1, sdpa   8 rows of one example each, foreach AdamW
+  packed 8, packed_sdpa one row of 8, attention example by example, fused AdamW (train.py on a CPU)
+All three learn the same thing: same examples, same loss normalization, same global batch.
+For each: tokens/s and GFLOP/s (6 x parameters x tokens/s) by wall clock and by CPU time of the
+process (the steadier measure on a shared machine), the step split into forward (lm_head and loss
+included), backward and optimizer (clip + step), and, timed alone at the same shapes, attention
+(forward + backward over all layers) and lm_head + loss (forward + backward). The float32 matmul
+peak is measured in the same run (bench_precision.gflops). Limit the kernels to AVX2 to see a CPU
+without AVX-512:
 
-    pip install trl          # for this benchmark only: TRL is no dependency of the project
-    python benchmarks/bench_train.py                       # embedded SmolLM2-135M-Instruct, CPU
-    python benchmarks/bench_train.py --micro-batch-size 1  # the paper's per-device batch
+    python benchmarks/bench_train.py
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/bench_train.py
 """
 import argparse
-import json
 import os
-import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import bench_precision  # noqa: E402
+import train  # noqa: E402
+
+CONFIGS = {  # name: (micro-batch size, attention, fused AdamW)
+    "packed 8, sdpa": (8, "sdpa", False),
+    "micro-batch 1, sdpa": (1, "sdpa", False),
+    "packed 8, packed_sdpa": (8, "packed_sdpa", True),
+}
 
 
-def make_rows(n, seed):
-    """Addition questions whose traces have very different lengths (10-150 lines), like s1K's."""
-    r = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        a, b = r.randint(10**5, 10**6), r.randint(10**5, 10**6)
-        lines = [f"step {k}: {a % (k + 7)} + {b % (k + 3)} = {a % (k + 7) + b % (k + 3)}" for k in range(r.randint(2, 40))]
-        rows.append({"question": f"What is {a} + {b}?", "thinking_trajectories": lines, "attempt": str(a + b)})
-    return rows
+class Timer:
+    """Wall and CPU seconds, summed over the blocks timed with it."""
+    def __init__(self):
+        self.wall = self.cpu = 0.0
+
+    def __enter__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+
+    def __exit__(self, *exc):
+        self.wall += time.perf_counter() - self.w
+        self.cpu += time.process_time() - self.c
 
 
-def run_ours(args, model_dir, data, out):
-    cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--model", model_dir, "--data", data, "--out", out,
-           "--epochs", "1", "--batch-size", str(args.batch_size), "--micro-batch-size", str(args.micro_batch_size),
-           "--block-size", str(args.block_size), "--mixed-precision", args.mixed_precision, "--lr", "1e-5"]
-    run(cmd, args)
-    with open(os.path.join(out, "train_summary.json")) as f:
-        s = json.load(f)
-    return {"tokens": s["tokens"], "seconds": s["train_seconds"], "cpu_seconds": s["cpu_seconds"]}
+def timed_step(model, optimizer, examples, lengths, batch, micro, pad_id):
+    """train.accumulate_gradients + clip + step, with each part timed."""
+    t = {k: Timer() for k in ("forward", "backward", "optimizer")}
+    n_trained = max(sum(train.trained_tokens(examples[i]) for i in batch), 1)
+    for ids in train.micro_batches(batch, lengths, micro, 1, 0):
+        mb = train.collate([examples[i] for i in ids], pad_id)
+        with t["forward"]:
+            loss = train.micro_step_loss(model, mb)
+        with t["backward"]:
+            (loss / n_trained).backward()
+    with t["optimizer"]:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return t
 
 
-def run_trl(args, model_dir, data, out):
-    cmd = [sys.executable, __file__, "--trl-worker", "--model", model_dir, "--data", data, "--out", out,
-           "--batch-size", str(args.batch_size), "--micro-batch-size", str(args.micro_batch_size),
-           "--block-size", str(args.block_size), "--mixed-precision", args.mixed_precision]
-    return json.loads(run(cmd, args).strip().splitlines()[-1])
+def attention_alone(config, examples, batch, attn, repeats=2):
+    """Forward + backward of one layer's attention over the packed row of `batch`, x layers (CPU s)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    sizes = [len(examples[i]["input_ids"]) for i in batch]
+    n, heads, kv, dim = sum(sizes), config.num_attention_heads, config.num_key_value_heads, config.hidden_size // config.num_attention_heads
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = heads // kv, True
+    position_ids = torch.tensor([p for s in sizes for p in range(s)]).unsqueeze(0)
+    seg = torch.tensor([k for k, s in enumerate(sizes) for _ in range(s)])
+    mask = (seg[:, None] == seg[None, :]) & torch.ones(n, n, dtype=torch.bool).tril()
+    best = float("inf")
+    for _ in range(repeats):
+        q = torch.randn(1, heads, n, dim, requires_grad=True)
+        k, v = (torch.randn(1, kv, n, dim, requires_grad=True) for _ in range(2))
+        c = time.process_time()
+        if attn == "sdpa":
+            out = sdpa_attention_forward(module, q, k, v, mask[None, None], scaling=dim ** -0.5)[0]
+        else:
+            out = train.packed_attention(module, q, k, v, None, scaling=dim ** -0.5, position_ids=position_ids)[0]
+        out.sum().backward()
+        best = min(best, time.process_time() - c)
+    return best * config.num_hidden_layers
 
 
-def trl_worker(args):
-    """TRL's SFTTrainer configured like train.py: prompt-completion rows (completion-only loss), no
-    gradient checkpointing (TRL turns it on by default), same optimizer, schedule and precision."""
-    import datasets
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
-
-    import train
-
-    tok = AutoTokenizer.from_pretrained(args.model)
-    rows = train.load_rows(args.data)
-    pairs = []
-    for row in rows:
-        prompt_ids, turn_ids = train.render_example(tok, row)
-        # The same text train.py trains on; TRL appends the eos (<|im_end|>) itself.
-        assert turn_ids[-1] == tok.eos_token_id
-        pairs.append({"prompt": tok.decode(prompt_ids), "completion": tok.decode(turn_ids[:-1])})
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
-    config = SFTConfig(
-        output_dir=args.out, num_train_epochs=1, per_device_train_batch_size=args.micro_batch_size,
-        gradient_accumulation_steps=args.batch_size // args.micro_batch_size, learning_rate=1e-5,
-        lr_scheduler_type="cosine", warmup_steps=0.05, adam_beta1=0.9, adam_beta2=0.95, weight_decay=1e-4,
-        max_grad_norm=1.0, bf16=args.mixed_precision == "bf16", gradient_checkpointing=False,
-        max_length=args.block_size, completion_only_loss=True, logging_steps=1, save_strategy="no",
-        report_to="none", use_cpu=True, seed=0, dataloader_num_workers=0, disable_tqdm=True)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=datasets.Dataset.from_list(pairs), processing_class=tok)
-    tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
-    cpu_start = time.process_time()
-    metrics = trainer.train().metrics
-    print(json.dumps({"tokens": tokens, "seconds": metrics["train_runtime"], "cpu_seconds": time.process_time() - cpu_start}))
-
-
-def run(cmd, args):
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        sys.exit(f"error: {' '.join(cmd[:3])} ... failed:\n{r.stderr[-3000:]}")
-    return r.stdout
+def lm_head_alone(model, examples, batch, repeats=2):
+    """Forward + backward of lm_head and the loss at the trained positions of `batch` (CPU s)."""
+    n_keep = sum(train.trained_tokens(examples[i]) for i in batch)
+    weight = model.lm_head.weight.detach().clone().requires_grad_()
+    targets = torch.randint(0, weight.shape[0], (n_keep,))
+    best = float("inf")
+    for _ in range(repeats):
+        hidden = torch.randn(n_keep, weight.shape[1], requires_grad=True)
+        c = time.process_time()
+        F.cross_entropy(hidden @ weight.T, targets, reduction="sum").backward()
+        best = min(best, time.process_time() - c)
+    return best
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default=None, help="as train.py's --model (default: the embedded model)")
-    p.add_argument("--rows", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--micro-batch-size", type=int, default=4)
-    p.add_argument("--block-size", type=int, default=1024)
-    p.add_argument("--mixed-precision", choices=["no", "bf16"], default="bf16")
-    p.add_argument("--repeats", type=int, default=2, help="runs of each, alternating")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count())
-    p.add_argument("--trl-worker", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--data", help=argparse.SUPPRESS)
-    p.add_argument("--out", help=argparse.SUPPRESS)
+    p.add_argument("--model", default="runs/demo/base", help="as train.py's --model ('' for the embedded model)")
+    p.add_argument("--data", default="runs/demo/curated/s1k.jsonl")
+    p.add_argument("--steps", type=int, default=3, help="global batches timed per way (after one warm-up)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--block-size", type=int, default=512)
+    p.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = p.parse_args()
-    if args.trl_worker:
-        return trl_worker(args)
+    torch.set_num_threads(args.threads)
     try:
-        import trl  # noqa: F401
-    except ImportError:
-        print("error: this benchmark needs TRL: pip install trl", file=sys.stderr)
+        tok = train.load_tokenizer(args.model or None)
+        examples, _ = train.build_dataset(train.load_rows(args.data), tok, args.block_size)
+    except ValueError as e:
+        print(f"error: {e} (run `bash run.sh` first, or pass --model and --data)", file=sys.stderr)
         sys.exit(2)
-    import torch
-
-    import train
-
-    with tempfile.TemporaryDirectory() as tmp:
-        # Both sides load the same plain HF folder (the GGUF would cost each run ~15 s of loading).
-        model_dir = os.path.join(tmp, "model")
-        model, tok = train.load_model(args.model), train.load_tokenizer(args.model)
-        model.save_pretrained(model_dir)
-        tok.save_pretrained(model_dir)
-        del model
-        data = os.path.join(tmp, "rows.jsonl")
-        with open(data, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in make_rows(args.rows, seed=0))
-        results = {"train.py": [], "TRL SFTTrainer": []}
-        for k in range(args.repeats):
-            for name, fn in (("train.py", run_ours), ("TRL SFTTrainer", run_trl)):
-                r = fn(args, model_dir, data, os.path.join(tmp, f"{name[:3]}{k}"))
-                r["tokens_per_s"] = r["tokens"] / r["seconds"]
-                r["tokens_per_cpu_s"] = r["tokens"] / r["cpu_seconds"]
-                results[name].append(r)
-                print(f"run {k + 1}/{args.repeats} {name:15s} {r['tokens']} tokens in {r['seconds']:.1f} s "
-                      f"({r['cpu_seconds']:.1f} CPU s): {r['tokens_per_s']:.1f} tokens/s, "
-                      f"{r['tokens_per_cpu_s']:.1f} tokens per CPU second", flush=True)
-    med = lambda name, key: statistics.median(r[key] for r in results[name])
-    print(f"\nmodel {args.model or 'embedded SmolLM2-135M-Instruct'}, {args.rows} rows, global batch {args.batch_size}, "
-          f"micro-batch {args.micro_batch_size}, block {args.block_size}, {args.mixed_precision}, "
-          f"{args.threads} thread(s), torch {torch.__version__}, trl {trl.__version__}")
-    for key, unit in (("tokens_per_s", "tokens/s (wall clock)"), ("tokens_per_cpu_s", "tokens per CPU second")):
-        ours, theirs = med("train.py", key), med("TRL SFTTrainer", key)
-        print(f"{unit:22s}: train.py {ours:7.1f}, TRL SFTTrainer {theirs:7.1f}, ratio {ours / theirs:.2f}x "
-              f"(medians of {args.repeats})")
+    lengths = [len(e["input_ids"]) for e in examples]
+    batches = train.epoch_batches(len(examples), args.batch_size, 0, 0)[: args.steps + 1]
+    peak = bench_precision.gflops(torch.float32)
+    models = {}
+    for name, (micro, attn, fused) in CONFIGS.items():
+        model = train.load_model(args.model or None, attn).train()
+        optimizer = torch.optim.AdamW(train.param_groups(model, 1e-4), lr=1e-5, betas=(0.9, 0.95), eps=1e-8, fused=fused)
+        models[name] = model, optimizer
+    n_params = sum(p.numel() for p in models[name][0].parameters())
+    results = {name: [] for name in CONFIGS}
+    for k, batch in enumerate(batches):  # the first batch warms up each way and is not counted
+        for name, (micro, attn, fused) in CONFIGS.items():
+            t = timed_step(*models[name], examples, lengths, batch, micro, tok.pad_token_id)
+            if k:
+                results[name].append((sum(lengths[i] for i in batch), t))
+        print(f"batch {k + 1}/{len(batches)}" + (" (warm-up)" if not k else ""), flush=True)
+    tokens = sum(n for n, _ in results[name])
+    print(f"\ntorch {torch.__version__}, {args.threads} threads, kernels {torch.backends.cpu.get_cpu_capability()}; "
+          f"{args.steps} global batches of {args.batch_size}, {tokens} tokens; {n_params / 1e6:.0f}M parameters; "
+          f"float32 matmul peak {peak:.0f} GFLOP/s (1024x576 @ 576x1536)")
+    base = {}
+    for name, (micro, attn, fused) in CONFIGS.items():
+        parts = {part: (sum(t[part].wall for _, t in results[name]), sum(t[part].cpu for _, t in results[name]))
+                 for part in ("forward", "backward", "optimizer")}
+        wall, cpu = sum(w for w, _ in parts.values()), sum(c for _, c in parts.values())
+        rate = {"wall": tokens / wall, "cpu": tokens / cpu}
+        base.setdefault("wall", rate["wall"]), base.setdefault("cpu", rate["cpu"])
+        attention = statistics.mean(attention_alone(models[name][0].config, examples, b, attn) for b in batches[1:]) * len(batches[1:])
+        head = statistics.mean(lm_head_alone(models[name][0], examples, b) for b in batches[1:]) * len(batches[1:])
+        print(f"\n{name}: {rate['wall']:.1f} tokens/s wall ({6 * n_params * rate['wall'] / 1e9:.0f} GFLOP/s, "
+              f"{6 * n_params * rate['wall'] / 1e9 / peak:.0%} of peak), {rate['cpu']:.1f} tokens per CPU second; "
+              f"x{rate['wall'] / base['wall']:.2f} wall, x{rate['cpu'] / base['cpu']:.2f} CPU vs {next(iter(CONFIGS))}")
+        for part, (w, c) in parts.items():
+            print(f"  {part:9s} {w:6.1f} s wall {c:6.1f} CPU s ({c / cpu:4.0%})")
+        print(f"  of which, timed alone: attention {attention:5.1f} CPU s ({attention / cpu:4.0%}), "
+              f"lm_head + loss {head:5.1f} CPU s ({head / cpu:4.0%})")
 
 
 if __name__ == "__main__":
