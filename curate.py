@@ -115,17 +115,46 @@ def read_jsonl(path, strict=False):
     return rows, bad
 
 
+def json_document(path, text):
+    """The rows of a file that holds one JSON document: a list of rows, or, in a .json file, an
+    object whose only value is that list ({"data": [...]}). None when the text is JSON lines."""
+    head = text.lstrip()[:1]
+    if head != "[" and not (path.endswith(".json") and head == "{"):
+        return None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        if head == "[":
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return None  # JSON lines in a .json file
+    if isinstance(doc, dict):  # {"data": [...]}, or else one row on its own: JSON lines
+        return next(iter(doc.values())) if len(doc) == 1 and isinstance(next(iter(doc.values())), list) else None
+    return doc
+
+
+def read_parquet(path):
+    import pyarrow.parquet
+
+    try:
+        return pyarrow.parquet.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises its own error types for broken files
+        raise ValueError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+
+
 def load_pool(pool, strict=False):
-    """A local .jsonl/.parquet file or a hub dataset id -> (rows, bad lines)."""
+    """A local .jsonl, .json (a list of rows or {"data": [...]}) or .parquet file, or a hub
+    dataset id -> (rows, bad lines). JSON lines are read line by line (see read_jsonl)."""
     if os.path.isfile(pool):
         if pool.endswith(".parquet"):
-            import pyarrow.parquet
-
-            try:
-                return pyarrow.parquet.read_table(pool).to_pylist(), []
-            except Exception as e:  # pyarrow has its own error types for broken files
-                raise ValueError(f"cannot read {pool}: {str(e).splitlines()[0]}") from None
-        return read_jsonl(pool, strict)
+            return read_parquet(pool), []
+        with open(pool, encoding="utf-8") as f:
+            rows = json_document(pool, f.read())
+        if rows is None:
+            return read_jsonl(pool, strict)
+        bad = [(n, "not a JSON object") for n, r in enumerate(rows, 1) if not isinstance(r, dict)]
+        if bad and strict:
+            raise ValueError(f"{pool}: row {bad[0][0]} is {bad[0][1]} (drop --strict to skip such rows)")
+        return [r for r in rows if isinstance(r, dict)], bad
     if pool.startswith((".", "/", "~")) or pool.endswith((".jsonl", ".json", ".parquet")):
         raise ValueError(f"no such file: {pool}")
     import datasets

@@ -51,33 +51,48 @@ QUESTION_FIELDS = ("problem", "question")  # defaults, first one present wins
 ANSWER_FIELDS = ("answer",)
 
 
-def read_records(path):
-    """A local .jsonl / .json / .parquet file -> list of dicts."""
-    if path.endswith(".jsonl"):
-        with open(path) as f:
-            try:
-                return [json.loads(line) for line in f if line.strip()]
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} is not valid JSONL: {e}") from None
-    if path.endswith(".json"):
-        with open(path) as f:
-            try:
-                data = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} is not valid JSON: {e}") from None
-        if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
-            data = next(iter(data.values()))  # {"data": [...]}
-        if not isinstance(data, list):
-            raise ValueError(f"{path} must hold a list of records")
-        return data
-    if path.endswith(".parquet"):
-        import pyarrow.parquet
+def json_document(path, text):
+    """The rows of a file that holds one JSON document: a list of rows, or, in a .json file, an
+    object whose only value is that list ({"data": [...]}). None when the text is JSON lines."""
+    head = text.lstrip()[:1]
+    if head != "[" and not (path.endswith(".json") and head == "{"):
+        return None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        if head == "[":
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return None  # JSON lines in a .json file
+    if isinstance(doc, dict):  # {"data": [...]}, or else one row on its own: JSON lines
+        return next(iter(doc.values())) if len(doc) == 1 and isinstance(next(iter(doc.values())), list) else None
+    return doc
 
+
+def read_parquet(path):
+    import pyarrow.parquet
+
+    try:
+        return pyarrow.parquet.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises its own error types for broken files
+        raise ValueError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+
+
+def read_records(path):
+    """A local file -> list of dicts: .parquet, a JSON list of rows (.json also {"data": [...]}), or
+    JSON lines (.jsonl or any other name)."""
+    if path.endswith(".parquet"):
+        return read_parquet(path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    records = json_document(path, text)
+    if records is None:
         try:
-            return pyarrow.parquet.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow raises its own error types for broken files
-            raise ValueError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
-    raise ValueError(f"unsupported file type: {path} (use .jsonl, .json or .parquet)")
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSONL: {e}") from None
+    if not isinstance(records, list):
+        raise ValueError(f"{path} must hold a list of records")
+    return records
 
 
 def load_hub(name):

@@ -105,31 +105,53 @@ def load_model(model=None, attn_implementation=None):
 # ---------------------------------------------------------------------------------------------
 # Data: rows -> token ids with a loss mask
 # ---------------------------------------------------------------------------------------------
+def json_document(path, text):
+    """The rows of a file that holds one JSON document: a list of rows, or, in a .json file, an
+    object whose only value is that list ({"data": [...]}). None when the text is JSON lines."""
+    head = text.lstrip()[:1]
+    if head != "[" and not (path.endswith(".json") and head == "{"):
+        return None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        if head == "[":
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return None  # JSON lines in a .json file
+    if isinstance(doc, dict):  # {"data": [...]}, or else one row on its own: JSON lines
+        return next(iter(doc.values())) if len(doc) == 1 and isinstance(next(iter(doc.values())), list) else None
+    return doc
+
+
+def read_parquet(path):
+    import pyarrow.parquet
+
+    try:
+        return pyarrow.parquet.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises its own error types for broken files
+        raise ValueError(f"cannot read {path}: {str(e).splitlines()[0]}") from None
+
+
 def load_rows(data):
-    """--data -> list of dicts: a local .jsonl / .json / .parquet file, or a hub dataset id (train split)."""
+    """--data -> list of dicts: a local .jsonl, .json (a list of rows or {"data": [...]}) or .parquet
+    file, or a hub dataset id (train split)."""
     if os.path.isfile(data):
         if data.endswith(".parquet"):
-            import datasets
-
-            return datasets.Dataset.from_parquet(data).to_list()
-        with open(data, encoding="utf-8") as f:
-            text = f.read()
-        if not text.strip():
-            raise ValueError(f"{data} is empty")
-        if text.lstrip().startswith("["):  # a .json file holding one list of rows
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{data}: not valid JSON ({e})") from e
+            rows = read_parquet(data)
         else:
-            rows = []
-            for n, line in enumerate(text.splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{data} line {n}: not valid JSON ({e})") from e
-        if not all(isinstance(r, dict) for r in rows):
+            with open(data, encoding="utf-8") as f:
+                text = f.read()
+            if not text.strip():
+                raise ValueError(f"{data} is empty")
+            rows = json_document(data, text)
+            if rows is None:
+                rows = []
+                for n, line in enumerate(text.splitlines(), 1):
+                    if line.strip():
+                        try:
+                            rows.append(json.loads(line))
+                        except json.JSONDecodeError as e:
+                            raise ValueError(f"{data} line {n}: not valid JSON ({e})") from e
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ValueError(f"{data}: every row must be a JSON object")
         return rows
     if data.startswith((".", "/", "~")) or data.endswith((".jsonl", ".json", ".parquet")):

@@ -4,9 +4,11 @@ Reads --run (default runs/ablations) and the demo it built on (--demo, default r
 three tables and writes the same numbers to <run>/report.json, with one plot per comparison:
   data selection (the paper's Table 2): per strategy the rows trained on, the training steps,
       tokens and seconds, accuracy at each thinking cap, the best accuracy -> data_selection.png;
-  sequential vs parallel (Figure 4): majority voting over K = 1, 2, 4, 8 samples at short caps
-      against one greedy chain at longer caps, accuracy against thinking tokens spent per
-      question (all K samples counted) -> sequential_parallel.png;
+  sequential vs parallel (Figure 4): one greedy chain (capped below its natural length, then
+      extended by 0-4 forced Waits) against majority votes over K = 1-16 samples that each finish
+      by themselves, and votes over samples that each got one Wait (hybrid); accuracy against the
+      total thinking tokens per question (all K samples counted), the best of each side within
+      each budget, and from the samples why one side wins -> sequential_parallel.png;
   length control (Table 3): budget forcing, rejection sampling and token-conditional control:
       Control, Scaling, Performance, and per budget the accuracy, thinking tokens, share within
       budget and draws spent -> length_control.png.
@@ -62,7 +64,7 @@ def data_selection(run):
     return rows
 
 
-def majority_curves(samples, ks=(1, 2, 4, 8)):
+def majority_curves(samples, ks=(1, 2, 4, 8, 16)):
     """Per cap and K: accuracy of the majority answer over each question's first K samples, and
     the thinking tokens those K samples spent per question (the parallel side of Figure 4)."""
     by_cap = defaultdict(lambda: defaultdict(list))
@@ -89,15 +91,82 @@ def read_samples(path):
     return evaluate.read_samples(path) if os.path.exists(path) else []
 
 
+def chain_points(samples, label):
+    """One point per (cap, Waits) of greedy chains: accuracy and mean thinking tokens per question."""
+    groups = defaultdict(list)
+    for s in samples:
+        groups[(s["max_think"], s["num_wait"])].append(s)
+    return [{"chain": label, "max_think": cap, "num_wait": waits, "n": len(g),
+             "accuracy": sum(s["correct"] for s in g) / len(g),
+             "thinking_tokens_per_question": sum(s["thinking_tokens"] for s in g) / len(g)}
+            for (cap, waits), g in sorted(groups.items())]
+
+
+def best_within(points, budget):
+    """The most accurate point that spends at most `budget` thinking tokens per question, or None."""
+    fits = [p for p in points if p["thinking_tokens_per_question"] <= budget + 1e-9]
+    return max(fits, key=lambda p: p["accuracy"]) if fits else None
+
+
+def vote_analysis(parallel_samples, wait_samples):
+    """Why one side wins, from the samples: how often the K samples agree with their vote, how often
+    the right answer is among them but loses the vote, and, per question, the vote over all K
+    against the greedy chain with one forced Wait (what each fixes that the other could not)."""
+    by_question = defaultdict(list)
+    for s in parallel_samples:
+        by_question[str(s["id"])].append(s)
+    one_wait = {str(s["id"]): s for s in wait_samples if s["num_wait"] == 1}
+    agree, unanimous, in_minority, vote_right, counts = [], 0, 0, {}, defaultdict(int)
+    for qid, gens in by_question.items():
+        answers = [g["extracted"] for g in gens]
+        vote = evaluate.majority_vote(answers)
+        agreeing = sum(a is not None and evaluate.answers_match(a, vote) for a in answers)
+        agree.append(agreeing / len(gens))
+        unanimous += agreeing == len(gens)
+        vote_right[qid] = bool(vote is not None and evaluate.answers_match(vote, gens[0]["gold"]))
+        in_minority += not vote_right[qid] and any(g["correct"] for g in gens)
+        if qid in one_wait:
+            counts[(vote_right[qid], bool(one_wait[qid]["correct"]))] += 1
+    n = len(by_question)
+    return {"k": min(len(v) for v in by_question.values()), "questions": n,
+            "sample_accuracy": sum(s["correct"] for s in parallel_samples) / len(parallel_samples),
+            "samples_closed_themselves": sum(bool(s.get("closed_itself")) for s in parallel_samples) / len(parallel_samples),
+            "mean_vote_agreement": sum(agree) / n, "unanimous_questions": unanimous,
+            "right_answer_sampled_but_outvoted": in_minority,
+            "vote_vs_one_wait": {"both right": counts[(True, True)], "only the vote": counts[(True, False)],
+                                 "only the Wait": counts[(False, True)], "neither": counts[(False, False)]}
+            if one_wait else None}
+
+
 def sequential_parallel(run, demo):
-    sequential = read_json(os.path.join(demo, "eval", "summary.json"))
-    parallel = majority_curves(read_samples(os.path.join(run, "parallel", "samples.jsonl")))
-    config = (read_json(os.path.join(run, "parallel", "run.json")) or {})
-    if not (sequential and parallel):
+    """One greedy chain scaled sequentially (capped below its natural length, then 0-4 forced Waits)
+    against majority votes over parallel samples that each finish by themselves, and votes over
+    chains that each got one Wait (hybrid), all at their total thinking tokens per question."""
+    waits = read_samples(os.path.join(demo, "eval-wait", "samples.jsonl"))
+    parallel_samples = read_samples(os.path.join(run, "parallel", "samples.jsonl"))
+    if not (waits and parallel_samples):
         return None
-    return {"sequential": [{"max_think": r["max_think"], "n": r["n"], "accuracy": r["accuracy"],
-                            "thinking_tokens_per_question": r["avg_thinking_tokens"]} for r in sequential["rows"]],
-            "parallel": parallel, "temperature": config.get("temperature"),
+    chain = chain_points(waits + read_samples(os.path.join(run, "sequential", "samples.jsonl")), "Waits")
+    natural = next(p for p in chain if p["num_wait"] == 0)["thinking_tokens_per_question"]
+    capped = [p for p in chain_points(read_samples(os.path.join(demo, "eval", "samples.jsonl")), "cap")
+              if p["thinking_tokens_per_question"] < natural]  # caps that bite; the rest equal the unforced chain
+    sequential = capped + chain
+    parallel = majority_curves(parallel_samples)
+    hybrid = majority_curves(read_samples(os.path.join(run, "hybrid", "samples.jsonl")))
+    config = read_json(os.path.join(run, "parallel", "run.json")) or {}
+    # At each budget, the best each side reaches within it: the side a user with that budget should pick.
+    budgets = sorted({round(p["thinking_tokens_per_question"], 1) for p in sequential + parallel + hybrid})
+    matched = []
+    for b in budgets:
+        best = {name: best_within(points, b) for name, points in
+                (("sequential", sequential), ("parallel", parallel), ("hybrid", hybrid))}
+        acc = {name: (p["accuracy"] if p else None) for name, p in best.items()}
+        top = max((a for a in acc.values() if a is not None), default=None)
+        matched.append({"budget": b, **{f"{name}_accuracy": a for name, a in acc.items()},
+                        "winner": [name for name, a in acc.items() if a is not None and a == top]})
+    return {"sequential": sequential, "parallel": parallel, "hybrid": hybrid, "matched": matched,
+            "analysis": vote_analysis(parallel_samples, waits), "temperature": config.get("temperature"),
+            "parallel_cap": parallel_samples[0]["max_think"],
             "seeds": "sample k of every question uses seed %d + k" % config.get("seed", 0)}
 
 
@@ -160,17 +229,24 @@ def plot(results, run):
         fig, ax = plt.subplots(figsize=(6.4, 4))
         seq = sp["sequential"]
         ax.plot([r["thinking_tokens_per_question"] for r in seq], [100 * r["accuracy"] for r in seq], "o-",
-                label="sequential: one greedy chain, caps " + ", ".join(str(r["max_think"]) for r in seq))
-        for cap in sorted({r["max_think"] for r in sp["parallel"]}):
-            par = [r for r in sp["parallel"] if r["max_think"] == cap]
-            ax.plot([r["thinking_tokens_per_question"] for r in par], [100 * r["accuracy"] for r in par], "s--",
-                    label=f"parallel: majority of K samples at cap {cap}")
-            for r in par:
+                label="sequential: one greedy chain, capped, then 0-%d Waits" % max(r["num_wait"] for r in seq))
+        for r in seq:
+            label = f"cap {r['max_think']}" if r["chain"] == "cap" else f"{r['num_wait']}W"
+            ax.annotate(label, (r["thinking_tokens_per_question"], 100 * r["accuracy"]), textcoords="offset points",
+                        xytext=(3, -10), fontsize=7)
+        for name, style, what in (("parallel", "s--", "majority of K samples"),
+                                  ("hybrid", "^:", "majority of K samples, each with one Wait")):
+            points = sp[name]
+            if not points:
+                continue
+            ax.plot([r["thinking_tokens_per_question"] for r in points], [100 * r["accuracy"] for r in points], style,
+                    label=f"{name}: {what} (T={sp['temperature']}, cap {sp['parallel_cap']})")
+            for r in points:
                 ax.annotate(f"K={r['k']}", (r["thinking_tokens_per_question"], 100 * r["accuracy"]),
                             textcoords="offset points", xytext=(3, 4), fontsize=7)
         ax.set_xscale("log", base=2)
         finish(fig, ax, "sequential vs parallel test-time compute (Figure 4 in miniature)",
-               "thinking tokens per question (all samples)", "sequential_parallel.png")
+               "total thinking tokens per question (all samples)", "sequential_parallel.png")
     if results["length_control"]:
         fig, ax = plt.subplots(figsize=(6.4, 4))
         for method, r in results["length_control"].items():
@@ -204,13 +280,32 @@ def format_report(results):
     sp = results["sequential_parallel"]
     if sp:
         out.append(f"sequential vs parallel (Figure 4), the demo's model, {sp['sequential'][0]['n']} questions; "
-                   f"parallel: temperature {sp['temperature']}, {sp['seeds']}:")
+                   f"parallel: temperature {sp['temperature']}, cap {sp['parallel_cap']}, {sp['seeds']}:")
         for r in sp["sequential"]:
-            out.append(f"  one greedy chain, cap {r['max_think']:>4}: {r['thinking_tokens_per_question']:>6.1f} "
+            what = f"capped at {r['max_think']}" if r["chain"] == "cap" else f"{r['num_wait']} forced Waits"
+            out.append(f"  one greedy chain, {what:<16}: {r['thinking_tokens_per_question']:>7.1f} "
                        f"thinking tokens/question, accuracy {pct(r['accuracy'])}")
-        for r in sp["parallel"]:
-            out.append(f"  majority of K={r['k']} at cap {r['max_think']:>3}: {r['thinking_tokens_per_question']:>6.1f} "
-                       f"thinking tokens/question, accuracy {pct(r['accuracy'])}")
+        for name in ("parallel", "hybrid"):
+            for r in sp[name]:
+                what = "majority of" if name == "parallel" else "hybrid, 1 Wait each,"
+                out.append(f"  {what} K={r['k']:<2}{'':<{27 - len(what)}}: {r['thinking_tokens_per_question']:>7.1f} "
+                           f"thinking tokens/question, accuracy {pct(r['accuracy'])}")
+        out.append(f"  the best of each side within a budget of total thinking tokens per question:\n"
+                   f"  {'budget':>8} {'sequential':>10} {'parallel':>9} {'hybrid':>7}  winner")
+        for m in sp["matched"]:
+            out.append(f"  {m['budget']:>8.0f} {pct(m['sequential_accuracy']):>10} {pct(m['parallel_accuracy']):>9} "
+                       f"{pct(m['hybrid_accuracy']):>7}  {' = '.join(m['winner'])}")
+        a = sp["analysis"]
+        out.append(f"  why, from the {a['k']} samples per question: a sample is right {pct(a['sample_accuracy'])} of the "
+                   f"time and ends its thinking itself {pct(a['samples_closed_themselves'])}; a sample agrees with its "
+                   f"question's vote {pct(a['mean_vote_agreement'])} on average (all agree on {a['unanimous_questions']} "
+                   f"of {a['questions']}); the right answer was sampled but outvoted on "
+                   f"{a['right_answer_sampled_but_outvoted']}")
+        if a["vote_vs_one_wait"]:
+            v = a["vote_vs_one_wait"]
+            out.append(f"  the vote over all {a['k']} against one greedy chain with one Wait, per question: both right "
+                       f"{v['both right']}, only the vote {v['only the vote']}, only the Wait {v['only the Wait']}, "
+                       f"neither {v['neither']}")
     lc = results["length_control"]
     if lc:
         first = next(iter(lc.values()))

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "demo"))
@@ -208,10 +209,12 @@ def test_bad_input_exits_2(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(smol_dir, tmp_path_factory):
-    """`bash run.sh smoke` once: (its folder, the environment it ran with, its result)."""
+def smoke_run(tmp_path_factory):
+    """`bash run.sh smoke` once, on the default path (stage 0 exports the embedded model with the
+    demo's chat template): (its folder, the environment it ran with, its result)."""
     out = tmp_path_factory.mktemp("demo") / "smoke"
-    env = {**os.environ, "SKIP_SETUP": "1", "PYTHON": sys.executable, "MODEL": smol_dir, "OUT": str(out)}
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL", "STAGES", "DRY_RUN")}
+    env.update(SKIP_SETUP="1", PYTHON=sys.executable, OUT=str(out))
     r = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     return out, env, r
 
@@ -220,7 +223,7 @@ def test_smoke_chain(smoke_run):
     """`bash run.sh smoke`: every stage runs and hands over to the next; then a rerun reuses all."""
     out, env, r = smoke_run
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    for f in ("data/pool.jsonl", "data/eval.jsonl", "attempts/samples.jsonl", "curated/s1k.jsonl",
+    for f in ("base/config.json", "data/pool.jsonl", "data/eval.jsonl", "attempts/samples.jsonl", "curated/s1k.jsonl",
               "curated/s1k.report.json", "train/config.json", "train/train_summary.json", "eval/samples.jsonl",
               "eval/summary.json", "eval/scaling.png", "eval/adherence.json", "eval-wait/summary.json",
               "eval-hmm/summary.json", "eval-nostring/summary.json", "results.json", "scaling.png"):
@@ -229,6 +232,8 @@ def test_smoke_chain(smoke_run):
     dropped = {s["stage"]: s["in"] - s["out"] for s in report["stages"]}
     assert dropped["quality"] >= 4 and dropped["decontamination"] >= 3 and dropped["deduplication"] >= 5
     assert len(open(out / "curated" / "s1k.jsonl").readlines()) == 24
+    trained = json.load(open(out / "train" / "train_summary.json"))
+    assert os.path.samefile(trained["args"]["model"], out / "base")  # every stage used the exported model
     summary = json.load(open(out / "eval" / "summary.json"))
     assert [row["max_think"] for row in summary["rows"]] == [8, 32]
     assert all(row["avg_thinking_tokens"] <= row["max_think"] for row in summary["rows"])
@@ -242,6 +247,28 @@ def test_smoke_chain(smoke_run):
     # a rerun finds every output fresh and only prints the report
     r2 = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "1/6" not in r2.stdout and "4/6" not in r2.stdout and "test-time scaling" in r2.stdout
+
+
+def test_exported_model_loads_with_its_weights_and_no_default_system_prompt(smoke_run, smol):
+    """Stage 0's folder (demo/export_model.py --no-system-prompt, as every `bash run.sh` runs it)
+    loads as a plain HF model with the embedded model's weights, and its chat template adds no
+    system message (SmolLM2's adds one) while keeping a chat's own."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out, _, r = smoke_run
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    model = AutoModelForCausalLM.from_pretrained(out / "base")
+    tokenizer = AutoTokenizer.from_pretrained(out / "base")
+    embedded_model, embedded_tokenizer = smol
+    ids = torch.tensor([embedded_tokenizer.encode("What is 17 + 25?")])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, embedded_model(ids).logits)
+    chat = [{"role": "user", "content": "What is 17 + 25?"}]
+    text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert text == "<|im_start|>user\nWhat is 17 + 25?<|im_end|>\n<|im_start|>assistant\n"
+    assert "You are a helpful AI assistant" in embedded_tokenizer.apply_chat_template(chat, tokenize=False)
+    own = tokenizer.apply_chat_template([{"role": "system", "content": "Be brief."}, *chat], tokenize=False)
+    assert own.startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n")
 
 
 def test_ablations_smoke_chain(smoke_run, tmp_path):
@@ -264,8 +291,14 @@ def test_ablations_smoke_chain(smoke_run, tmp_path):
     assert sorted(longest) == sorted(pool)[-4:]  # longest really took the longest traces
     assert [p["max_think"] for p in rows["s1"]["curve"]] == [8, 32]
     sp = report["sequential_parallel"]
-    assert [(p["max_think"], p["k"]) for p in sp["parallel"]] == [(8, 1), (8, 2)]
-    assert [p["max_think"] for p in sp["sequential"]] == [8, 32]
+    assert [(p["max_think"], p["k"]) for p in sp["parallel"]] == [(48, 1), (48, 2)]
+    assert [(p["max_think"], p["k"]) for p in sp["hybrid"]] == [(48, 1), (48, 2)]
+    hybrid = [json.loads(line) for line in open(out / "hybrid" / "samples.jsonl")]
+    assert {s["num_wait"] for s in hybrid} == {1} and {s["sample"] for s in hybrid} == {0, 1}
+    chain = [(p["chain"], p["num_wait"]) for p in sp["sequential"] if p["chain"] == "Waits"]
+    assert chain == [("Waits", 0), ("Waits", 1), ("Waits", 2)]  # the demo's 0 and 1, the ablations' 2
+    assert all(p["max_think"] < 48 for p in sp["sequential"] if p["chain"] == "cap")
+    assert sp["analysis"]["k"] == 2 and sp["analysis"]["questions"] == 4
     assert set(report["length_control"]) == {"budget forcing", "rejection sampling", "conditional (budget in prompt)"}
     assert report["length_control"]["budget forcing"]["control"] == 1.0
     cond = [json.loads(line) for line in open(out / "control-conditional" / "s1k.jsonl")]
@@ -332,3 +365,43 @@ def test_length_control_compares_budget_forcing_at_the_other_methods_budgets(tmp
     assert [p["max_think"] for p in forcing["curve"]] == [16, 32]
     assert forcing["performance"] == 0.3 and abs(forcing["scaling"] - 0.2 / 14) < 1e-12 and forcing["control"] == 1.0
     assert out["rejection sampling"]["scaling"] == 99.0  # the other methods' metrics are their own
+
+
+def test_sequential_parallel_compares_the_best_of_each_side_within_each_budget(tmp_path):
+    """From samples files: the chain's caps that bite and its Waits, votes over K samples at their
+    total thinking tokens, the best of each side within each budget, and why from the samples."""
+    import ablations_report
+
+    def gen(qid, extracted, tokens, max_think=384, num_wait=0, sample=0):
+        return {"id": qid, "gold": "7", "extracted": extracted, "correct": extracted == "7", "max_think": max_think,
+                "num_wait": num_wait, "min_think": 0, "sample": sample, "thinking_tokens": tokens,
+                "closed_itself": num_wait == 0 and tokens < max_think}
+
+    def write(path, rows):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+
+    demo, run = tmp_path / "demo", tmp_path / "run"
+    # greedy chain: q1 right, q2 wrong unforced (10 tokens each); one Wait fixes q2 (20 tokens each)
+    write(demo / "eval-wait" / "samples.jsonl", [gen("q1", "7", 10), gen("q2", "1", 10),
+                                                 gen("q1", "7", 20, num_wait=1), gen("q2", "7", 20, num_wait=1)])
+    # capping: 4 bites (0%); 64 does not (the chain's own length: left out)
+    write(demo / "eval" / "samples.jsonl", [gen("q1", "1", 4, 4), gen("q2", "1", 4, 4),
+                                            gen("q1", "7", 10, 64), gen("q2", "1", 10, 64)])
+    # samples: q1 says 3, 7, 7, 7 (vote right from K=4); q2 says 7, 1, 1, 1 (right at K=1, outvoted at K=4)
+    write(run / "parallel" / "samples.jsonl", [gen(q, a, 12, sample=k) for q, answers in
+                                               (("q1", "3777"), ("q2", "7111")) for k, a in enumerate(answers)])
+    sp = ablations_report.sequential_parallel(str(run), str(demo))
+    assert [(p["chain"], p["max_think"], p["num_wait"], p["accuracy"]) for p in sp["sequential"]] == [
+        ("cap", 4, 0, 0.0), ("Waits", 384, 0, 0.5), ("Waits", 384, 1, 1.0)]
+    assert [(p["k"], p["accuracy"], p["thinking_tokens_per_question"]) for p in sp["parallel"]] == [
+        (1, 0.5, 12.0), (2, 0.5, 24.0), (4, 0.5, 48.0)]
+    matched = {m["budget"]: (m["sequential_accuracy"], m["parallel_accuracy"], m["winner"]) for m in sp["matched"]}
+    assert matched == {4.0: (0.0, None, ["sequential"]), 10.0: (0.5, None, ["sequential"]),
+                       12.0: (0.5, 0.5, ["sequential", "parallel"]), 20.0: (1.0, 0.5, ["sequential"]),
+                       24.0: (1.0, 0.5, ["sequential"]), 48.0: (1.0, 0.5, ["sequential"])}
+    a = sp["analysis"]
+    assert a["k"] == 4 and a["mean_vote_agreement"] == 0.75 and a["unanimous_questions"] == 0
+    assert a["sample_accuracy"] == 0.5 and a["right_answer_sampled_but_outvoted"] == 1
+    assert a["vote_vs_one_wait"] == {"both right": 1, "only the vote": 0, "only the Wait": 1, "neither": 0}
