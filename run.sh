@@ -149,45 +149,34 @@ demo() {
             "${TRAIN_FLAGS[@]}" "${train_args[@]}"
     fi
 
-    # ---- 5. Evaluation with budget forcing (§3.1, §4), greedy, on the held-out questions. ----
-    # a) Capping (Figure 1; ~2 min): at each cap the thinking is cut and "Final Answer:" forced.
-    # b) Extending (Figure 4a, Table 4; ~2.5 min): a cap of 384 that never bites and
-    #    0, 1, 2 forced "Wait"s, each replacing an attempt to end thinking; then one Wait
-    #    replaced by "Hmm" and by nothing at all (the end refused, nothing appended; ~1 min each).
-    # c) Format adherence (§4.1; ~10 s): does the base model close its thinking and answer on its own?
+    # 5. Evaluation with budget forcing (§3.1, §4), greedy, on the held-out questions, as one
+    # evaluate.py call: every setting below is decoded in one tree per batch of questions, so the
+    # tokens settings share (a cap of 64 is the first 64 thinking tokens of the cap of 128; every
+    # extension starts as the unforced chain) are decoded once.
+    # a) Capping (Figure 1): at each cap the thinking is cut and "Final Answer:" forced.
+    # b) Extending (Figure 4a, Table 4): a cap that never bites and 0, 1, 2 forced "Wait"s, each
+    #    replacing an attempt to end thinking; then one Wait replaced by "Hmm" and by nothing at
+    #    all (the end refused, nothing appended).
+    # c) Format adherence (§4.1): does the base model close its thinking and answer on its own?
     local trained_at="$trained/train_summary.json"
     if want eval && ! fresh "$OUT/eval/summary.json" "$trained_at" "$evalset"; then
-        banner "5/6 evaluation, capping: evaluate.py --max-think ${budgets[*]}"
+        banner "5/6 evaluation: evaluate.py, capping ${budgets[*]}; at $extend_cap: Waits ${waits[*]}, Hmm, no string"
         fresh "$OUT/eval/run.json" "$trained_at" "$evalset" || rm -rf "$OUT/eval"  # an older model's
         timed eval "$PYTHON" evaluate.py --model "$trained" --dataset "$evalset" --max-think "${budgets[@]}" \
-            "${EVAL_FLAGS[@]}" --out "$OUT/eval"
+            --also "--max-think $extend_cap --num-wait ${waits[*]}" \
+            --also "--max-think $extend_cap --num-wait 1 --wait-str Hmm ''" "${EVAL_FLAGS[@]}" --out "$OUT/eval"
     fi
-    local sweep wait_str nums
-    for sweep in eval-wait eval-hmm eval-nostring; do
-        case $sweep in
-            eval-wait) wait_str=Wait nums=("${waits[@]}") ;;
-            eval-hmm) wait_str=Hmm nums=(1) ;;
-            eval-nostring) wait_str="" nums=(1) ;;
-        esac
-        if want eval && ! fresh "$OUT/$sweep/summary.json" "$trained_at" "$evalset"; then
-            banner "5/6 evaluation, extending: evaluate.py --max-think $extend_cap --num-wait ${nums[*]} --wait-str '$wait_str'"
-            fresh "$OUT/$sweep/run.json" "$trained_at" "$evalset" || rm -rf "${OUT:?}/$sweep"
-            timed "$sweep" "$PYTHON" evaluate.py --model "$trained" --dataset "$evalset" --max-think $extend_cap \
-                --num-wait "${nums[@]}" --wait-str "$wait_str" "${EVAL_FLAGS[@]}" --out "$OUT/$sweep"
-        fi
-    done
     if want eval && ! fresh "$OUT/eval/adherence.json" "$evalset"; then
         banner "5/6 format adherence of the base model: demo/adherence.py"
         timed adherence "$PYTHON" demo/adherence.py --dataset "$evalset" --models base \
             --base-model "$MODEL" "${adherence[@]}" --batch-size 64 --out "$OUT/eval/adherence.json"
     fi
-    # ---- end of stage 5 ----
 
     # 6. The results table, results.json and scaling.png (capping, then Waits).
     if want report; then
         banner "6/6 results ($OUT)"
         "$PYTHON" demo/report.py --run "$OUT"
-        echo "plot: $OUT/scaling.png   samples: $OUT/eval*/samples.jsonl   timings: $OUT/timings.txt"
+        echo "plot: $OUT/scaling.png   samples: $OUT/eval/samples.jsonl   timings: $OUT/timings.txt"
     fi
 }
 

@@ -142,13 +142,17 @@ def sequential_parallel(run, demo):
     """One greedy chain scaled sequentially (capped below its natural length, then 0-4 forced Waits)
     against majority votes over parallel samples that each finish by themselves, and votes over
     chains that each got one Wait (hybrid), all at their total thinking tokens per question."""
-    waits = read_samples(os.path.join(demo, "eval-wait", "samples.jsonl"))
+    # The demo's one evaluation run holds both: its capping sweep, and at its largest cap (one that
+    # never bites) the unforced chain and its Waits.
+    demo_eval = read_samples(os.path.join(demo, "eval", "samples.jsonl"))
     parallel_samples = read_samples(os.path.join(run, "parallel", "samples.jsonl"))
-    if not (waits and parallel_samples):
+    if not (demo_eval and parallel_samples):
         return None
+    free_cap = max(s["max_think"] for s in demo_eval)
+    waits = [s for s in demo_eval if s["max_think"] == free_cap and s.get("wait_str", "Wait") == "Wait"]
     chain = chain_points(waits + read_samples(os.path.join(run, "sequential", "samples.jsonl")), "Waits")
     natural = next(p for p in chain if p["num_wait"] == 0)["thinking_tokens_per_question"]
-    capped = [p for p in chain_points(read_samples(os.path.join(demo, "eval", "samples.jsonl")), "cap")
+    capped = [p for p in chain_points([s for s in demo_eval if s["max_think"] < free_cap], "cap")
               if p["thinking_tokens_per_question"] < natural]  # caps that bite; the rest equal the unforced chain
     sequential = capped + chain
     parallel = majority_curves(parallel_samples)
@@ -167,7 +171,7 @@ def sequential_parallel(run, demo):
     return {"sequential": sequential, "parallel": parallel, "hybrid": hybrid, "matched": matched,
             "analysis": vote_analysis(parallel_samples, waits), "temperature": config.get("temperature"),
             "parallel_cap": parallel_samples[0]["max_think"],
-            "seeds": "sample k of every question uses seed %d + k" % config.get("seed", 0)}
+            "seeds": "one generator seeded %d per decode tree of questions; each sample draws its own tokens" % config.get("seed", 0)}
 
 
 def length_control(run, demo):

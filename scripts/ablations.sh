@@ -38,6 +38,7 @@ ablations() {
         conditional_args=(--max-steps 2 --batch-size 4 --micro-batch-size 4)
     fi
     local evaluate=("$PYTHON" evaluate.py --dataset "$evalset" "${EVAL_FLAGS[@]}")
+    local length_control=("$PYTHON" demo/length_control.py --dataset "$evalset" "${EVAL_FLAGS[@]}")  # evaluate.py's flags, other generation
 
     # The pool (~20 s with the attempts): the demo's generator and seed (so the same held-out
     # questions), shaped like a real pool for selection to act on: one domain four times as common
@@ -86,7 +87,7 @@ ablations() {
     # B. Sequential vs parallel at matched total thinking tokens, on the demo's model.
     #    Sequential, one greedy chain: the demo's capping sweep (below the chain's natural length,
     #    ~90 tokens), its unforced chain and 1, 2 Waits (runs/demo/eval-wait), and here 4 Waits.
-    #    Parallel: 16 samples per question, temperature 0.7, sample k seeded k, under a cap of 384
+    #    Parallel: 16 samples per question, temperature 0.7, one seeded generator, under a cap of 384
     #    that does not bite (every sample may finish by itself); the report votes over the first K =
     #    1, 2, 4, 8, 16 and counts the thinking of all K. Hybrid: 4 samples that each get one Wait.
     #    Cost, estimated from the demo's Wait sweep (~45 s per pass over the 60 questions at ~90-130
@@ -117,7 +118,7 @@ ablations() {
     if ! fresh "$OUT/control-rejection/summary.json" "$trained/train_summary.json"; then
         banner "C. length control: rejection sampling (at most $tries draws)"
         rm -rf "$OUT/control-rejection"
-        timed control-rejection "${evaluate[@]}" --model "$trained" --max-think "${caps[@]}" \
+        timed control-rejection "${length_control[@]}" --model "$trained" --max-think "${caps[@]}" \
             --rejection-tries $tries --temperature 0.7 --seed 0 --out "$OUT/control-rejection"
     fi
     local cond=$OUT/control-conditional
@@ -130,7 +131,7 @@ ablations() {
     fi
     if ! fresh "$cond/eval/summary.json" "$cond/train/train_summary.json"; then
         rm -rf "$cond/eval"
-        timed control-conditional-eval "${evaluate[@]}" --model "$cond/train" --max-think "${caps[@]}" \
+        timed control-conditional-eval "${length_control[@]}" --model "$cond/train" --max-think "${caps[@]}" \
             --budget-in-prompt $conditional_limit --out "$cond/eval"
     fi
 

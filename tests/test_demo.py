@@ -225,8 +225,7 @@ def test_smoke_chain(smoke_run):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for f in ("base/config.json", "data/pool.jsonl", "data/eval.jsonl", "attempts/samples.jsonl", "curated/s1k.jsonl",
               "curated/s1k.report.json", "train/config.json", "train/train_summary.json", "eval/samples.jsonl",
-              "eval/summary.json", "eval/scaling.png", "eval/adherence.json", "eval-wait/summary.json",
-              "eval-hmm/summary.json", "eval-nostring/summary.json", "results.json", "scaling.png"):
+              "eval/summary.json", "eval/scaling.png", "eval/adherence.json", "results.json", "scaling.png"):
         assert (out / f).exists(), f
     report = json.load(open(out / "curated" / "s1k.report.json"))
     dropped = {s["stage"]: s["in"] - s["out"] for s in report["stages"]}
@@ -234,11 +233,10 @@ def test_smoke_chain(smoke_run):
     assert len(open(out / "curated" / "s1k.jsonl").readlines()) == 24
     trained = json.load(open(out / "train" / "train_summary.json"))
     assert os.path.samefile(trained["args"]["model"], out / "base")  # every stage used the exported model
-    summary = json.load(open(out / "eval" / "summary.json"))
-    assert [row["max_think"] for row in summary["rows"]] == [8, 32]
+    summary = json.load(open(out / "eval" / "summary.json"))  # one evaluate.py call: capping, then the extensions
+    assert {(row["max_think"], row["num_wait"], row["wait_str"]) for row in summary["rows"]} == {
+        (8, 0, "Wait"), (32, 0, "Wait"), (48, 0, "Wait"), (48, 1, "Wait"), (48, 1, "Hmm"), (48, 1, "")}
     assert all(row["avg_thinking_tokens"] <= row["max_think"] for row in summary["rows"])
-    wait = json.load(open(out / "eval-wait" / "summary.json"))
-    assert [row["num_wait"] for row in wait["rows"]] == [0, 1] and wait["rows"][0]["max_think"] == 48
     results = json.load(open(out / "results.json"))
     assert {"eval", "eval-wait", "eval-hmm", "eval-nostring"} == {r["sweep"] for r in results["scaling"]}
     assert set(results["wait_effect"]) == {"eval-wait", "eval-hmm", "eval-nostring"}
@@ -384,10 +382,11 @@ def test_sequential_parallel_compares_the_best_of_each_side_within_each_budget(t
 
     demo, run = tmp_path / "demo", tmp_path / "run"
     # greedy chain: q1 right, q2 wrong unforced (10 tokens each); one Wait fixes q2 (20 tokens each)
-    write(demo / "eval-wait" / "samples.jsonl", [gen("q1", "7", 10), gen("q2", "1", 10),
-                                                 gen("q1", "7", 20, num_wait=1), gen("q2", "7", 20, num_wait=1)])
-    # capping: 4 bites (0%); 64 does not (the chain's own length: left out)
-    write(demo / "eval" / "samples.jsonl", [gen("q1", "1", 4, 4), gen("q2", "1", 4, 4),
+    # capping: 4 bites (0%); 64 does not (the chain's own length: left out); at 384, Hmm is not a Wait
+    write(demo / "eval" / "samples.jsonl", [gen("q1", "7", 10), gen("q2", "1", 10),
+                                            gen("q1", "7", 20, num_wait=1), gen("q2", "7", 20, num_wait=1),
+                                            {**gen("q1", "1", 30, num_wait=1), "wait_str": "Hmm"},
+                                            gen("q1", "1", 4, 4), gen("q2", "1", 4, 4),
                                             gen("q1", "7", 10, 64), gen("q2", "1", 10, 64)])
     # samples: q1 says 3, 7, 7, 7 (vote right from K=4); q2 says 7, 1, 1, 1 (right at K=1, outvoted at K=4)
     write(run / "parallel" / "samples.jsonl", [gen(q, a, 12, sample=k) for q, answers in
