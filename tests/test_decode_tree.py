@@ -6,7 +6,6 @@ import collections
 import math
 
 import pytest
-import torch
 
 import budget_force as bf
 
@@ -29,13 +28,6 @@ SETTINGS = [
     {"max_think": 7, "num_wait": 3, "wait_str": "Wait, let me think again"},
 ]
 
-
-@pytest.fixture
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_tree_equals_separate_runs_under_greedy(smol, one_thread):

@@ -354,17 +354,6 @@ def write_questions(path, n=len(QUESTIONS)):
     return str(path)
 
 
-@pytest.fixture
-def one_thread():
-    """The test machine is shared by several jobs: one torch thread avoids oversubscription stalls."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_batched_equals_batch_size_one(smol, tmp_path, one_thread):
     model, tokenizer = smol
     questions = evaluate.to_questions([{"question": q, "answer": "5"} for q in QUESTIONS[:3]])

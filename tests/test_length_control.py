@@ -13,15 +13,6 @@ import length_control  # noqa: E402
 QUESTIONS = ["What is 2 + 3?", "Name a prime number larger than 10.", "What is 7 times 8? Answer with a number."]
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 # -----------------------------------------------------------------------------
 # rejection sampling: the paper's Table 3 baseline for length control
 
