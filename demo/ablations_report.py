@@ -186,6 +186,9 @@ def length_control(run, demo):
     caps = {r["max_think"] for method, summary in summaries.items() if summary and method != "budget forcing"
             for r in summary["rows"]}
     forcing = summaries["budget forcing"]
+    if forcing:  # the demo's run also holds its extensions (Waits at a cap that never bites): capping only
+        forcing = summaries["budget forcing"] = {**forcing, "rows": [
+            r for r in forcing["rows"] if r["num_wait"] == 0 and r["max_think"] <= forcing["metrics"]["a_max"]]}
     if forcing and caps and caps <= {r["max_think"] for r in forcing["rows"]}:
         rows = [r for r in forcing["rows"] if r["max_think"] in caps]
         metrics = evaluate.scaling_metrics([(r["avg_thinking_tokens"], r["accuracy"]) for r in rows], 0, max(caps))

@@ -346,23 +346,27 @@ def test_length_control_compares_budget_forcing_at_the_other_methods_budgets(tmp
     compared, and its metrics recomputed, at the other methods' budgets only."""
     import ablations_report
 
-    def summary(points):  # (budget, accuracy, avg thinking tokens)
-        return {"rows": [{"max_think": b, "n": 60, "accuracy": acc, "avg_thinking_tokens": a, "control": 1.0}
-                         for b, acc, a in points],
-                "metrics": {"control": 1.0, "scaling": 99.0, "performance": 0.9}}
+    def summary(points, a_max=256):  # (budget, accuracy, avg thinking tokens[, forced Waits])
+        return {"rows": [{"max_think": p[0], "num_wait": p[3] if len(p) > 3 else 0, "n": 60, "accuracy": p[1],
+                          "avg_thinking_tokens": p[2], "control": 1.0} for p in points],
+                "metrics": {"control": 1.0, "scaling": 99.0, "performance": 0.9, "a_max": a_max}}
 
     def write(folder, data):
         os.makedirs(folder)
         with open(os.path.join(folder, "summary.json"), "w") as f:
             json.dump(data, f)
 
-    write(tmp_path / "demo" / "eval", summary([(8, 0.0, 8), (16, 0.1, 16), (32, 0.3, 30), (256, 0.9, 90)]))
+    # the demo's one run also holds its extensions at a cap of 384: never part of the capping sweep
+    write(tmp_path / "demo" / "eval", summary([(8, 0.0, 8), (16, 0.1, 16), (32, 0.3, 30), (256, 0.9, 90),
+                                               (384, 0.9, 90), (384, 0.95, 120, 1)]))
     write(tmp_path / "run" / "control-rejection", summary([(16, 0.2, 15), (32, 0.25, 31)]))
     out = ablations_report.length_control(str(tmp_path / "run"), str(tmp_path / "demo"))
     forcing = out["budget forcing"]
     assert [p["max_think"] for p in forcing["curve"]] == [16, 32]
     assert forcing["performance"] == 0.3 and abs(forcing["scaling"] - 0.2 / 14) < 1e-12 and forcing["control"] == 1.0
     assert out["rejection sampling"]["scaling"] == 99.0  # the other methods' metrics are their own
+    alone = ablations_report.length_control(str(tmp_path / "nothing-else"), str(tmp_path / "demo"))
+    assert [p["max_think"] for p in alone["budget forcing"]["curve"]] == [8, 16, 32, 256]  # no extension rows
 
 
 def test_sequential_parallel_compares_the_best_of_each_side_within_each_budget(tmp_path):
