@@ -3,7 +3,7 @@
 The demo's eleven greedy settings (caps 8-256 at max_answer 16; cap 384 with 0, 1, 2 Waits; one
 "Hmm"; one forced continuation without a string) on its held-out questions, generated twice in
 one process: by budget_force_tree (as evaluate.py does) and by one budget_force call per setting
-(as evaluate.py did before the tree). Prints the outputs that are identical, wall time, tokens
+(a separate run per setting, the s1 harness's way). Prints the outputs that are identical, wall time, tokens
 decoded (rows fed to the model one token at a time; prefill counted apart), and the ratios.
 A setting whose output differs is printed with the first differing token and its two logits,
 so a near-tie flipped by a different batch composition is visible, never hidden.
