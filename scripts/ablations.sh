@@ -90,8 +90,7 @@ ablations() {
     #    Parallel: 16 samples per question, temperature 0.7, one seeded generator, under a cap of 384
     #    that does not bite (every sample may finish by itself); the report votes over the first K =
     #    1, 2, 4, 8, 16 and counts the thinking of all K. Hybrid: 4 samples that each get one Wait.
-    #    Cost, estimated from the demo's Wait sweep (~45 s per pass over the 60 questions at ~90-130
-    #    thinking tokens, Xeon VM limited to AVX2): 4 Waits ~1 min, parallel ~11 min, hybrid ~3 min.
+    #    Cost (Xeon VM limited to AVX2): 4 Waits ~1 min, parallel ~6 min, hybrid ~2.5 min.
     if ! fresh "$OUT/sequential/summary.json" "$trained/train_summary.json"; then
         banner "B. sequential: one greedy chain, ${waits[*]} forced Waits"
         rm -rf "$OUT/sequential"
