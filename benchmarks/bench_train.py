@@ -14,7 +14,9 @@ process (the steadier measure on a shared machine), the step split into forward 
 included), backward and optimizer (clip + step), and, timed alone at the same shapes, attention
 (forward + backward over all layers) and lm_head + loss (forward + backward). The float32 matmul
 peak is measured in the same run (bench_precision.gflops). Limit the kernels to AVX2 to see a CPU
-without AVX-512:
+without AVX-512. --compile adds a fourth way, the third under torch.compile(dynamic=True): its
+warm-up batch (compilation included) is printed next to the others', so whether compiling pays for
+itself within the demo's 48 steps can be read off:
 
     python benchmarks/bench_train.py
     ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python benchmarks/bench_train.py
@@ -118,7 +120,10 @@ def main():
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--block-size", type=int, default=512)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--compile", action="store_true", help="also time packed_sdpa under torch.compile")
     args = p.parse_args()
+    if args.compile:
+        CONFIGS["packed 8, packed_sdpa, compiled"] = CONFIGS["packed 8, packed_sdpa"]
     torch.set_num_threads(args.threads)
     try:
         tok = train.load_tokenizer(args.model or None)
@@ -133,14 +138,16 @@ def main():
     for name, (micro, attn, fused) in CONFIGS.items():
         model = train.load_model(args.model or None, attn).train()
         optimizer = torch.optim.AdamW(train.param_groups(model, 1e-4), lr=1e-5, betas=(0.9, 0.95), eps=1e-8, fused=fused)
-        models[name] = model, optimizer
+        models[name] = (torch.compile(model, dynamic=True) if name.endswith("compiled") else model), optimizer
     n_params = sum(p.numel() for p in models[name][0].parameters())
-    results = {name: [] for name in CONFIGS}
+    results, warm_up = {name: [] for name in CONFIGS}, {}
     for k, batch in enumerate(batches):  # the first batch warms up each way and is not counted
         for name, (micro, attn, fused) in CONFIGS.items():
             t = timed_step(*models[name], examples, lengths, batch, micro, tok.pad_token_id)
             if k:
                 results[name].append((sum(lengths[i] for i in batch), t))
+            else:
+                warm_up[name] = sum(part.wall for part in t.values())
         print(f"batch {k + 1}/{len(batches)}" + (" (warm-up)" if not k else ""), flush=True)
     tokens = sum(n for n, _ in results[name])
     print(f"\ntorch {torch.__version__}, {args.threads} threads, kernels {torch.backends.cpu.get_cpu_capability()}; "
@@ -157,7 +164,8 @@ def main():
         head = statistics.mean(lm_head_alone(models[name][0], examples, b) for b in batches[1:]) * len(batches[1:])
         print(f"\n{name}: {rate['wall']:.1f} tokens/s wall ({6 * n_params * rate['wall'] / 1e9:.0f} GFLOP/s, "
               f"{6 * n_params * rate['wall'] / 1e9 / peak:.0%} of peak), {rate['cpu']:.1f} tokens per CPU second; "
-              f"x{rate['wall'] / base['wall']:.2f} wall, x{rate['cpu'] / base['cpu']:.2f} CPU vs {next(iter(CONFIGS))}")
+              f"x{rate['wall'] / base['wall']:.2f} wall, x{rate['cpu'] / base['cpu']:.2f} CPU vs {next(iter(CONFIGS))}; "
+              f"warm-up batch {warm_up[name]:.1f} s wall")
         for part, (w, c) in parts.items():
             print(f"  {part:9s} {w:6.1f} s wall {c:6.1f} CPU s ({c / cpu:4.0%})")
         print(f"  of which, timed alone: attention {attention:5.1f} CPU s ({attention / cpu:4.0%}), "
