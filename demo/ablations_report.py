@@ -108,10 +108,11 @@ def best_within(points, budget):
     return max(fits, key=lambda p: p["accuracy"]) if fits else None
 
 
-def vote_analysis(parallel_samples, wait_samples):
+def vote_analysis(parallel_samples, wait_samples, hybrid_samples=()):
     """Why one side wins, from the samples: how often the K samples agree with their vote, how often
-    the right answer is among them but loses the vote, and, per question, the vote over all K
-    against the greedy chain with one forced Wait (what each fixes that the other could not)."""
+    the right answer is among them but loses the vote, per question the vote over all K against the
+    greedy chain with one forced Wait (what each fixes that the other could not), and per sample
+    what its one Wait did (the hybrid's samples are the parallel ones up to their first stop)."""
     by_question = defaultdict(list)
     for s in parallel_samples:
         by_question[str(s["id"])].append(s)
@@ -135,17 +136,30 @@ def vote_analysis(parallel_samples, wait_samples):
             "right_answer_sampled_but_outvoted": in_minority,
             "vote_vs_one_wait": {"both right": counts[(True, True)], "only the vote": counts[(True, False)],
                                  "only the Wait": counts[(False, True)], "neither": counts[(False, False)]}
-            if one_wait else None}
+            if one_wait else None,
+            "sample_wait": paired_wait(parallel_samples, hybrid_samples)}
+
+
+def paired_wait(parallel_samples, hybrid_samples):
+    """Per sample, the same draws without and with one Wait: how often the Wait made a wrong answer
+    right, and a right one wrong."""
+    without = {(str(s["id"]), s["sample"]): s["correct"] for s in parallel_samples}
+    pairs = [(without[key], s["correct"]) for s in hybrid_samples if (key := (str(s["id"]), s["sample"])) in without]
+    if not pairs:
+        return None
+    return {"samples": len(pairs), "fixed": sum(not a and b for a, b in pairs), "broke": sum(a and not b for a, b in pairs)}
 
 
 def sequential_parallel(run, demo):
     """One greedy chain scaled sequentially (capped below its natural length, then 0-4 forced Waits)
-    against majority votes over parallel samples that each finish by themselves, and votes over
-    chains that each got one Wait (hybrid), all at their total thinking tokens per question."""
+    against majority votes over parallel samples that each finish by themselves, and votes over the
+    same samples each given one Wait (hybrid), all at their total thinking tokens per question."""
     # The demo's one evaluation run holds both: its capping sweep, and at its largest cap (one that
     # never bites) the unforced chain and its Waits.
     demo_eval = read_samples(os.path.join(demo, "eval", "samples.jsonl"))
-    parallel_samples = read_samples(os.path.join(run, "parallel", "samples.jsonl"))
+    sampled = read_samples(os.path.join(run, "parallel", "samples.jsonl"))  # each sample without, then with one Wait
+    parallel_samples = [s for s in sampled if s["num_wait"] == 0]
+    hybrid_samples = [s for s in sampled if s["num_wait"] == 1]
     if not (demo_eval and parallel_samples):
         return None
     free_cap = max(s["max_think"] for s in demo_eval)
@@ -156,7 +170,7 @@ def sequential_parallel(run, demo):
               if p["thinking_tokens_per_question"] < natural]  # caps that bite; the rest equal the unforced chain
     sequential = capped + chain
     parallel = majority_curves(parallel_samples)
-    hybrid = majority_curves(read_samples(os.path.join(run, "hybrid", "samples.jsonl")))
+    hybrid = majority_curves(hybrid_samples)
     config = read_json(os.path.join(run, "parallel", "run.json")) or {}
     # At each budget, the best each side reaches within it: the side a user with that budget should pick.
     budgets = sorted({round(p["thinking_tokens_per_question"], 1) for p in sequential + parallel + hybrid})
@@ -169,7 +183,7 @@ def sequential_parallel(run, demo):
         matched.append({"budget": b, **{f"{name}_accuracy": a for name, a in acc.items()},
                         "winner": [name for name, a in acc.items() if a is not None and a == top]})
     return {"sequential": sequential, "parallel": parallel, "hybrid": hybrid, "matched": matched,
-            "analysis": vote_analysis(parallel_samples, waits), "temperature": config.get("temperature"),
+            "analysis": vote_analysis(parallel_samples, waits, hybrid_samples), "temperature": config.get("temperature"),
             "parallel_cap": parallel_samples[0]["max_think"],
             "seeds": "one generator seeded %d per decode tree of questions; each sample draws its own tokens" % config.get("seed", 0)}
 
@@ -313,6 +327,10 @@ def format_report(results):
             out.append(f"  the vote over all {a['k']} against one greedy chain with one Wait, per question: both right "
                        f"{v['both right']}, only the vote {v['only the vote']}, only the Wait {v['only the Wait']}, "
                        f"neither {v['neither']}")
+        if a.get("sample_wait"):
+            w = a["sample_wait"]
+            out.append(f"  one Wait per sample (the same draws up to its first stop), over {w['samples']} samples: "
+                       f"made a wrong answer right {w['fixed']}, a right one wrong {w['broke']}")
     lc = results["length_control"]
     if lc:
         first = next(iter(lc.values()))

@@ -6,7 +6,8 @@
 #      by domain only (diverse) and by length only (longest), each trained for 48 steps (4 epochs of
 #      batch 4), and the whole filtered pool for one epoch (full); each evaluated at caps 16-128.
 #   B. sequential vs parallel (Figure 4) on the demo's model: majority votes over K = 1-16 samples
-#      (temperature 0.7, a cap that does not bite) against one greedy chain extended by 0-4 Waits.
+#      (temperature 0.7, a cap that does not bite), and over the same samples each given one Wait,
+#      against one greedy chain extended by 0-4 Waits.
 #   C. length control (Table 3): budget forcing against rejection sampling and token-conditional
 #      control.
 # One report at the end: demo/ablations_report.py (report.json, one plot per comparison).
@@ -27,14 +28,14 @@ ablations() {
     local base=${MODEL:-$demo_out/base} trained=$demo_out/train pool=$OUT/data/pool.jsonl evalset=$OUT/data/eval.jsonl
     local pool_per_domain=(400 100) eval_per_domain=30 attempt_limit=128 size=48 caps=(16 32 64 128)
     local train_args=(--epochs 4) full_args=(--epochs 1) batch=(--batch-size 4 --micro-batch-size 4)
-    local samples=16 free_cap=384 waits=(4) hybrid_samples=4 tries=4 conditional_limit=256
+    local samples=16 free_cap=384 waits=(4) tries=4 conditional_limit=256
     # Conditional control trains the demo's model on for 12 steps (a quarter of its epoch, the demo's
     # batch): time enough for it to see prompts that state budgets.
     local conditional_args=(--max-steps 12 --batch-size 8 --micro-batch-size 8)
     if [ "$1" = smoke ]; then
         pool_per_domain=(24 6) eval_per_domain=2 attempt_limit=16 size=4 caps=(8 32)
         train_args=(--max-steps 2) full_args=(--max-steps 3)
-        samples=2 free_cap=48 waits=(2) hybrid_samples=2 tries=2 conditional_limit=64
+        samples=2 free_cap=48 waits=(2) tries=2 conditional_limit=64
         conditional_args=(--max-steps 2 --batch-size 4 --micro-batch-size 4)
     fi
     local evaluate=("$PYTHON" evaluate.py --dataset "$evalset" "${EVAL_FLAGS[@]}")
@@ -89,8 +90,10 @@ ablations() {
     #    ~90 tokens), its unforced chain and 1, 2 Waits (all in runs/demo/eval), and here 4 Waits.
     #    Parallel: 16 samples per question, temperature 0.7, one seeded generator, under a cap of 384
     #    that does not bite (every sample may finish by itself); the report votes over the first K =
-    #    1, 2, 4, 8, 16 and counts the thinking of all K. Hybrid: 4 samples that each get one Wait.
-    #    Cost (Xeon VM limited to AVX2): 4 Waits ~1 min, parallel ~6 min, hybrid ~2.5 min.
+    #    1, 2, 4, 8, 16 and counts the thinking of all K. Hybrid, in the same decode tree: each of
+    #    those samples where it first tries to stop gets one Wait instead (the same draws up to that
+    #    point), so the two curves differ by the Wait alone.
+    #    Cost (Xeon VM limited to AVX2): 4 Waits ~1 min, parallel and hybrid ~5 min.
     if ! fresh "$OUT/sequential/summary.json" "$trained/train_summary.json"; then
         banner "B. sequential: one greedy chain, ${waits[*]} forced Waits"
         rm -rf "$OUT/sequential"
@@ -98,16 +101,10 @@ ablations() {
             --out "$OUT/sequential"
     fi
     if ! fresh "$OUT/parallel/summary.json" "$trained/train_summary.json"; then
-        banner "B. parallel: $samples samples per question, temperature 0.7, cap $free_cap"
+        banner "B. parallel: $samples samples per question, temperature 0.7, cap $free_cap; each also with one Wait"
         rm -rf "$OUT/parallel"
-        timed parallel "${evaluate[@]}" --model "$trained" --max-think $free_cap --samples $samples \
+        timed parallel "${evaluate[@]}" --model "$trained" --max-think $free_cap --num-wait 0 1 --samples $samples \
             --temperature 0.7 --seed 0 --out "$OUT/parallel"
-    fi
-    if ! fresh "$OUT/hybrid/summary.json" "$trained/train_summary.json"; then
-        banner "B. hybrid: $hybrid_samples samples per question, each with one forced Wait"
-        rm -rf "$OUT/hybrid"
-        timed hybrid "${evaluate[@]}" --model "$trained" --max-think $free_cap --num-wait 1 --samples $hybrid_samples \
-            --temperature 0.7 --seed 0 --out "$OUT/hybrid"
     fi
 
     # C. Length control on the demo's model at caps 16-128. Budget forcing is the demo's capping

@@ -392,19 +392,29 @@ def test_sequential_parallel_compares_the_best_of_each_side_within_each_budget(t
                                             {**gen("q1", "1", 30, num_wait=1), "wait_str": "Hmm"},
                                             gen("q1", "1", 4, 4), gen("q2", "1", 4, 4),
                                             gen("q1", "7", 10, 64), gen("q2", "1", 10, 64)])
-    # samples: q1 says 3, 7, 7, 7 (vote right from K=4); q2 says 7, 1, 1, 1 (right at K=1, outvoted at K=4)
+    # samples: q1 says 3, 7, 7, 7 (vote right from K=4); q2 says 7, 1, 1, 1 (right at K=1, outvoted at K=4);
+    # the same samples with one Wait (hybrid, 20 tokens each): q1 7, 3, 7, 7 (fixes sample 0, breaks 1),
+    # q2 7, 1, 7, 7 (fixes samples 2 and 3)
     write(run / "parallel" / "samples.jsonl", [gen(q, a, 12, sample=k) for q, answers in
-                                               (("q1", "3777"), ("q2", "7111")) for k, a in enumerate(answers)])
+                                               (("q1", "3777"), ("q2", "7111")) for k, a in enumerate(answers)]
+          + [gen(q, a, 20, num_wait=1, sample=k) for q, answers in (("q1", "7377"), ("q2", "7177"))
+             for k, a in enumerate(answers)])
     sp = ablations_report.sequential_parallel(str(run), str(demo))
     assert [(p["chain"], p["max_think"], p["num_wait"], p["accuracy"]) for p in sp["sequential"]] == [
         ("cap", 4, 0, 0.0), ("Waits", 384, 0, 0.5), ("Waits", 384, 1, 1.0)]
     assert [(p["k"], p["accuracy"], p["thinking_tokens_per_question"]) for p in sp["parallel"]] == [
         (1, 0.5, 12.0), (2, 0.5, 24.0), (4, 0.5, 48.0)]
-    matched = {m["budget"]: (m["sequential_accuracy"], m["parallel_accuracy"], m["winner"]) for m in sp["matched"]}
-    assert matched == {4.0: (0.0, None, ["sequential"]), 10.0: (0.5, None, ["sequential"]),
-                       12.0: (0.5, 0.5, ["sequential", "parallel"]), 20.0: (1.0, 0.5, ["sequential"]),
-                       24.0: (1.0, 0.5, ["sequential"]), 48.0: (1.0, 0.5, ["sequential"])}
+    assert [(p["k"], p["accuracy"], p["thinking_tokens_per_question"]) for p in sp["hybrid"]] == [
+        (1, 1.0, 20.0), (2, 1.0, 40.0), (4, 1.0, 80.0)]
+    matched = {m["budget"]: (m["sequential_accuracy"], m["parallel_accuracy"], m["hybrid_accuracy"], m["winner"])
+               for m in sp["matched"]}
+    both = ["sequential", "hybrid"]
+    assert matched == {4.0: (0.0, None, None, ["sequential"]), 10.0: (0.5, None, None, ["sequential"]),
+                       12.0: (0.5, 0.5, None, ["sequential", "parallel"]), 20.0: (1.0, 0.5, 1.0, both),
+                       24.0: (1.0, 0.5, 1.0, both), 40.0: (1.0, 0.5, 1.0, both), 48.0: (1.0, 0.5, 1.0, both),
+                       80.0: (1.0, 0.5, 1.0, both)}
     a = sp["analysis"]
+    assert a["sample_wait"] == {"samples": 8, "fixed": 3, "broke": 1}
     assert a["k"] == 4 and a["mean_vote_agreement"] == 0.75 and a["unanimous_questions"] == 0
     assert a["sample_accuracy"] == 0.5 and a["right_answer_sampled_but_outvoted"] == 1
     assert a["vote_vs_one_wait"] == {"both right": 1, "only the vote": 0, "only the Wait": 1, "neither": 0}
