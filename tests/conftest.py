@@ -1,10 +1,12 @@
-"""Shared test fixtures: the embedded SmolLM2-135M-Instruct, loaded once per test session.
+"""Shared test fixtures: the embedded SmolLM2-135M-Instruct, loaded once per test session, and
+tiny Llamas for tests that check wiring or statistics rather than what the 135M model says.
 
 Loading the GGUF costs ~15 s (it is dequantized on load), so tests share one in-memory copy and,
 for tests that start the CLIs in subprocesses, one copy saved as an ordinary HF folder (loads in
 well under a second). Everything runs offline on CPU.
 """
 import importlib.util
+import json
 import os
 import sys
 
@@ -77,3 +79,60 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def tiny_llama(tokenizer, concentrate_on, *, seed=0, spread=0.3, hidden=32, layers=2):
+    """A 2-layer Llama (hidden size 32) built from a config with random weights, whose next token
+    is almost always one of the ids `concentrate_on`, in proportions that depend on the tokens so far.
+
+    Every embedding has a constant first coordinate that no layer writes to, and the output head
+    scores every id outside `concentrate_on` 6 points lower per unit of that coordinate (15-21
+    points after the final norm), so together they get under 0.1% of the probability at
+    temperatures up to 1, even over SmolLM2's 49,152 ids. The listed ids get random head rows
+    (scale `spread`) over the other coordinates, which carry the token itself and what attention
+    read from the context. Float32, eval mode; the global RNG is left as it was."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=2048, tie_word_embeddings=False,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    with torch.random.fork_rng():
+        model = LlamaForCausalLM(config).eval()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        embed = model.model.embed_tokens.weight
+        embed.copy_(torch.randn(embed.shape, generator=g))
+        embed[:, 0] = hidden ** 0.5
+        for layer in model.model.layers:
+            for linear in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj,
+                           layer.self_attn.o_proj, layer.mlp.gate_proj, layer.mlp.up_proj, layer.mlp.down_proj):
+                linear.weight.copy_(torch.randn(linear.weight.shape, generator=g) / linear.weight.shape[1] ** 0.5)
+            layer.self_attn.o_proj.weight[0] = 0  # the constant coordinate stays constant
+            layer.mlp.down_proj.weight[0] = 0
+        head, ids = model.lm_head.weight, torch.tensor(sorted(set(concentrate_on)))
+        head.zero_()
+        head[:, 0] = -6.0
+        head[ids, 0] = 0.0
+        head[ids, 1:] = torch.randn(len(ids), hidden - 1, generator=g) * spread
+    return model
+
+
+def truncated_tokenizer(tokenizer, size):
+    """A byte-level BPE tokenizer (SmolLM2's) cut to its first `size` ids: the same special tokens
+    and chat template, the same byte alphabet (every text still encodes), only the merges whose
+    token is kept. A model over it samples from `size` logits instead of 49,152."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    vocab = {token: i for token, i in spec["model"]["vocab"].items() if i < size}
+    spec["model"]["vocab"] = vocab
+    spec["model"]["merges"] = [m for m in spec["model"]["merges"]  # [a, b] or "a b"
+                               if "".join(m if isinstance(m, list) else m.split(" ")) in vocab]
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["id"] < size]
+    small = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
+                                    **{k: getattr(tokenizer, k) for k in ("bos_token", "eos_token", "unk_token", "pad_token")})
+    small.chat_template = tokenizer.chat_template
+    return small

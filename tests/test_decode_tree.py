@@ -1,13 +1,16 @@
 """budget_force_tree: many settings of a question decoded as one tree must give, setting by
 setting, exactly what separate budget_force() runs give (greedy), and the same distribution
 (sampling). The embedded model never learned the think format, so it tries to end its thinking
-at almost every step: settings fork at the first token and at every end attempt."""
+at almost every step: settings fork at the first token and at every end attempt. The sampling
+test compares thousands of samples, so it uses a tiny Llama whose choices are a handful of
+tokens (conftest.tiny_llama) instead."""
 import collections
 import math
 
 import pytest
 
 import budget_force as bf
+from conftest import tiny_llama, truncated_tokenizer
 
 QUESTIONS = ["What is 17*23?", "Name three colors.", "What is 2+2? Answer briefly.",
              "Write a haiku about rain and the sea.", "Is 91 prime?"]
@@ -78,23 +81,59 @@ def outcome_counts(results):
     return collections.Counter(tuple(r["completion_ids"]) for r in results)
 
 
-def test_sampling_keeps_each_settings_distribution(smol, one_thread):
-    """At temperature 0.7, n samples of one question per setting from the tree and from separate
-    runs: every completion's frequency agrees within sampling error (4 standard errors of the
-    difference of two proportions), and so does the average thinking length."""
-    model, tokenizer = smol
-    question, n = "Name a color.", 300
-    settings = [{"max_think": 3, "min_think": 2, "wait_str": ""}, {"max_think": 3, "num_wait": 1}, {"max_think": 2}]
+def homogeneity(a, b):
+    """Chi-square test of homogeneity of two samples of equal size, given as completion counts.
+    Completions seen fewer than 10 times in both samples together share one cell. Returns the
+    statistic, its degrees of freedom and the share of the samples in that shared cell."""
+    cells = [(a[o], b[o]) for o in set(a) | set(b) if a[o] + b[o] >= 10]
+    rare = (sum(a.values()) - sum(x for x, _ in cells), sum(b.values()) - sum(y for _, y in cells))
+    if sum(rare):
+        cells.append(rare)
+    return sum((x - y) ** 2 / (x + y) for x, y in cells), len(cells) - 1, sum(rare) / sum(map(sum, cells))
+
+
+def chi_square_quantile(df, z=3.719):
+    """The chi-square distribution's 1 - 1e-4 quantile (Wilson-Hilferty; z is the standard normal's)."""
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+
+@pytest.fixture(scope="module")
+def tiny_sampler(smol):
+    """A tiny Llama over SmolLM2's tokenizer cut to 400 ids, almost always choosing between
+    ending its thinking (<|im_start|>, <|im_end|>) and two words, with odds that depend on the
+    context: a handful of completions per setting, each frequent enough to compare, and a draw
+    over 400 logits instead of 49,152, so a thousand samples per setting take seconds."""
+    tokenizer = truncated_tokenizer(smol[1], 400)
+    words = [bf.encode(tokenizer, w) for w in (" a", " the")]
+    assert all(len(w) == 1 for w in words)
+    return tiny_llama(tokenizer, [1, 2] + [w[0] for w in words], seed=1, spread=0.3), tokenizer
+
+
+def test_sampling_keeps_each_settings_distribution(tiny_sampler, one_thread):
+    """At temperature 0.5, 1,000 samples of one question per setting from the tree and from
+    separate runs (another seed): each setting's completions have the same distribution (a
+    chi-square test of homogeneity under its 1e-4 quantile), and the same average thinking length
+    within 5 standard errors. The thresholds leave room: the tree as it is scores at most a fifth
+    of the quantile, while a tree that ignores the temperature, draws its fallbacks greedily, gives
+    every sample the same first token or decides every setting of a row by one setting's rules
+    scores at least four times it."""
+    model, tokenizer = tiny_sampler
+    question, n = "Name a color.", 1000
+    settings = [{"max_think": 3, "min_think": 2, "wait_str": ""}, {"max_think": 4, "num_wait": 1}, {"max_think": 2}]
     tree = bf.budget_force_tree(model, tokenizer, [question], settings, samples=n, max_answer=2,
-                                temperature=0.7, seed=1)[0]
+                                temperature=0.5, seed=1)[0]
     for j, setting in enumerate(settings):
-        separate = bf.budget_force(model, tokenizer, [question] * n, max_answer=2, temperature=0.7, seed=2, **setting)
+        separate = bf.budget_force(model, tokenizer, [question] * n, max_answer=2, temperature=0.5, seed=2, **setting)
         a, b = outcome_counts(tree[j]), outcome_counts(separate)
-        assert len(a) > 3  # a real distribution, not one answer
-        for outcome in set(a) | set(b):
-            p = (a[outcome] + b[outcome]) / (2 * n)
-            assert abs(a[outcome] - b[outcome]) / n <= 4 * math.sqrt(2 * p * (1 - p) / n) + 1e-9, (setting, outcome)
-        mean = lambda rs: sum(r["thinking_tokens"] for r in rs) / n  # noqa: E731
-        assert abs(mean(tree[j]) - mean(separate)) < 0.25, setting
-    # The samples of the question are independent rows, not copies of one draw.
-    assert len(outcome_counts(tree[0])) > 3
+        assert len(a) >= 10  # a real distribution, not one answer: the samples are independent rows
+        statistic, df, rare = homogeneity(a, b)
+        assert rare < 0.1, setting  # nearly every sample is in a cell the test compares
+        assert statistic < chi_square_quantile(df), (setting, statistic, df)
+        thinking = [[r["thinking_tokens"] for r in rs] for rs in (tree[j], separate)]
+        means = [sum(t) / n for t in thinking]
+        variances = [sum((x - m) ** 2 for x in t) / (n - 1) for t, m in zip(thinking, means)]
+        assert abs(means[0] - means[1]) <= 5 * math.sqrt(sum(variances) / n) + 1e-9, setting
+    # Under sampling too the tree forked every way: a word drawn in place of an end (no string),
+    # a forced Wait, and the cap both biting and not.
+    assert any(r["waits"] for r in tree[0]) and any(r["waits"] for r in tree[1])
+    assert {r["forced_stop"] for r in tree[2]} == {True, False}
