@@ -132,7 +132,7 @@ def truncated_tokenizer(tokenizer, size):
     spec["model"]["merges"] = [m for m in spec["model"]["merges"]  # [a, b] or "a b"
                                if "".join(m if isinstance(m, list) else m.split(" ")) in vocab]
     spec["added_tokens"] = [t for t in spec["added_tokens"] if t["id"] < size]
-    small = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
-                                    **{k: getattr(tokenizer, k) for k in ("bos_token", "eos_token", "unk_token", "pad_token")})
+    specials = {k: getattr(tokenizer, k) for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
+    small = PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), **specials)
     small.chat_template = tokenizer.chat_template
     return small
