@@ -3,6 +3,8 @@
 The chain test runs data -> difficulty attempts -> curate -> train -> evaluate -> adherence ->
 report through run.sh itself, so a change that breaks any stage's CLI or the hand-offs between
 them fails here. It takes ~1-3 minutes on 2 cores (several model loads and three training steps).
+The ablations chain (`bash run.sh ablations smoke`) runs its own smoke demo with MODEL a tiny Llama:
+it checks the hand-offs, not what a model learns, and with the 135M model it was the slowest test.
 """
 import json
 import os
@@ -16,6 +18,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "demo"))
 import make_data  # noqa: E402
+from conftest import tiny_llama  # noqa: E402
 
 
 def replay_tally(digit, number, lines):
@@ -269,21 +272,51 @@ def test_exported_model_loads_with_its_weights_and_no_default_system_prompt(smok
     assert own.startswith("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n")
 
 
-def test_ablations_smoke_chain(smoke_run, tmp_path):
-    """`bash run.sh ablations smoke` on the smoke demo: five selections trained and evaluated,
-    parallel samples, rejection sampling, the conditional model, one report; a rerun reuses all."""
-    demo_out, env, r = smoke_run
-    assert r.returncode == 0
-    out = tmp_path / "ablations"
-    env = {**env, "OUT": str(out), "DEMO_OUT": str(demo_out)}
+@pytest.fixture(scope="module")
+def tiny_base(smol, tmp_path_factory):
+    """A tiny Llama (conftest.tiny_llama) saved as an HF folder with the embedded model's tokenizer
+    and the chat template stage 0 exports (no default system prompt): a base model for chains that
+    check wiring, not what a model learns. It chooses between ending its turn, opening the answer
+    delimiter and the ten digits; with seed 22 its greedy chains on most smoke questions write digits
+    and stop by themselves after 14-43 thinking tokens, so caps bite and forced Waits extend them."""
+    from transformers import AutoTokenizer
+    import export_model
+
+    path = tmp_path_factory.mktemp("tiny") / "base"
+    smol[1].save_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    tokenizer.chat_template = export_model.without_default_system_prompt(tokenizer.chat_template)
+    digits = [tokenizer.encode(str(d), add_special_tokens=False) for d in range(10)]
+    assert all(len(ids) == 1 for ids in digits)
+    tiny_llama(tokenizer, [1, 2] + [ids[0] for ids in digits], seed=22).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def test_ablations_smoke_chain(tiny_base, tmp_path):
+    """`bash run.sh ablations smoke` with MODEL a tiny base model: the smoke demo's stages it
+    needs (into DEMO_OUT), then five selections trained and evaluated, parallel samples, rejection
+    sampling, the conditional model, one report; a rerun reuses all. It checks the chain, not what
+    is learnt, so the model is tiny: every stage runs as with the embedded model, in seconds."""
+    demo_out, out = tmp_path / "smoke", tmp_path / "ablations"
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL", "STAGES", "DRY_RUN")}
+    # One thread per run: a tiny model gains nothing from a second, and on a shared CPU it oversubscribes.
+    env.update(SKIP_SETUP="1", PYTHON=sys.executable, OUT=str(out), DEMO_OUT=str(demo_out), MODEL=tiny_base,
+               OMP_NUM_THREADS="1")
     r = subprocess.run(["bash", "run.sh", "ablations", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=1200)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    demo_trained = json.load(open(demo_out / "train" / "train_summary.json"))
+    assert os.path.samefile(demo_trained["args"]["model"], tiny_base)  # the demo's stages ran first, on MODEL
+    assert not (demo_out / "base").exists()  # and exported nothing: MODEL replaces stage 0
     report = json.load(open(out / "report.json"))
     rows = {d["strategy"]: d for d in report["data_selection"]}
     assert list(rows) == ["s1", "random", "diverse", "longest", "full"]
     assert all(rows[k]["rows"] == 4 for k in ("s1", "random", "diverse", "longest"))
     assert rows["full"]["rows"] > 10 * 4 // 2  # every row that passed the filters
+    for strategy in rows:  # each selection trained from MODEL
+        trained = json.load(open(out / f"data-{strategy}" / "train" / "train_summary.json"))
+        assert os.path.samefile(trained["args"]["model"], tiny_base), strategy
     longest = [json.loads(line)["thinking_tokens"] for line in open(out / "data-longest" / "s1k.jsonl")]
     pool = [json.loads(line)["thinking_tokens"] for line in open(out / "data-full" / "s1k.jsonl")]
     assert sorted(longest) == sorted(pool)[-4:]  # longest really took the longest traces
@@ -296,6 +329,9 @@ def test_ablations_smoke_chain(smoke_run, tmp_path):
     chain = [(p["chain"], p["num_wait"]) for p in sp["sequential"] if p["chain"] == "Waits"]
     assert chain == [("Waits", 0), ("Waits", 1), ("Waits", 2)]  # the demo's 0 and 1, the ablations' 2
     assert all(p["max_think"] < 48 for p in sp["sequential"] if p["chain"] == "cap")
+    sequential = [json.loads(line) for line in open(out / "sequential" / "samples.jsonl")]
+    assert {s["num_wait"] for s in sequential} == {2} and any(s["waits"] == 2 for s in sequential)  # Waits forced
+    assert any(s["waits"] == 1 for s in hybrid)
     assert sp["analysis"]["k"] == 2 and sp["analysis"]["questions"] == 4
     assert set(report["length_control"]) == {"budget forcing", "rejection sampling", "conditional (budget in prompt)"}
     assert report["length_control"]["budget forcing"]["control"] == 1.0
@@ -306,9 +342,38 @@ def test_ablations_smoke_chain(smoke_run, tmp_path):
     for plot in ("data_selection.png", "sequential_parallel.png", "length_control.png"):
         assert (out / plot).exists(), plot
     assert "data selection" in r.stdout and "length control" in r.stdout
+    assert "Loading weights" in r.stderr  # what a model load prints, so its absence below means something
     r2 = subprocess.run(["bash", "run.sh", "ablations", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=300)
     assert r2.returncode == 0 and "Loading weights" not in r2.stderr and "data selection" in r2.stdout
+
+
+def test_ablations_default_to_the_demos_models(smoke_run, tmp_path):
+    """Without MODEL, the ablations start from the demo's stage-0 export ($DEMO_OUT/base): the
+    difficulty attempts, curation's token counts and the five selections' training; sequential vs
+    parallel and length control run on the demo's trained model. `DRY_RUN=1 bash run.sh ablations
+    smoke` on the smoke demo prints every stage's command and runs none."""
+    demo_out, env, r = smoke_run
+    assert r.returncode == 0
+    out = tmp_path / "ablations"
+    env = {**env, "OUT": str(out), "DEMO_OUT": str(demo_out), "DRY_RUN": "1"}
+    r = subprocess.run(["bash", "run.sh", "ablations", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    commands = [line[2:].split() for line in r.stdout.splitlines() if line.startswith("+ ")]
+    by_out = {c[c.index("--out") + 1]: c for c in commands}
+    arg = lambda out_path, flag: by_out[str(out_path)][by_out[str(out_path)].index(flag) + 1]  # noqa: E731
+    base, trained = str(demo_out / "base"), str(demo_out / "train")
+    assert arg(out / "attempts", "--model") == base
+    for strategy in ("s1", "random", "diverse", "longest", "full"):
+        folder = out / f"data-{strategy}"
+        assert arg(folder / "s1k.jsonl", "--tokenizer") == base
+        assert arg(folder / "train", "--model") == base
+        assert arg(folder / "eval", "--model") == str(folder / "train")
+    for name in ("sequential", "parallel", "hybrid", "control-rejection", "control-conditional/train"):
+        assert arg(out / name, "--model") == trained, name
+    assert arg(out / "control-conditional" / "eval", "--model") == str(out / "control-conditional" / "train")
+    assert not (out / "data").exists() and not (out / "attempts").exists()  # printed, not run
 
 
 def test_conditional_data_states_each_traces_budget(tmp_path):
