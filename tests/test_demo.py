@@ -324,8 +324,10 @@ def test_ablations_smoke_chain(tiny_base, tmp_path):
     sp = report["sequential_parallel"]
     assert [(p["max_think"], p["k"]) for p in sp["parallel"]] == [(48, 1), (48, 2)]
     assert [(p["max_think"], p["k"]) for p in sp["hybrid"]] == [(48, 1), (48, 2)]
-    hybrid = [json.loads(line) for line in open(out / "hybrid" / "samples.jsonl")]
-    assert {s["num_wait"] for s in hybrid} == {1} and {s["sample"] for s in hybrid} == {0, 1}
+    sampled = [json.loads(line) for line in open(out / "parallel" / "samples.jsonl")]  # each sample without, with a Wait
+    assert {(s["num_wait"], s["sample"]) for s in sampled} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    hybrid = [s for s in sampled if s["num_wait"] == 1]
+    assert sp["analysis"]["sample_wait"]["samples"] == 4 * 2  # every sample paired with itself given a Wait
     chain = [(p["chain"], p["num_wait"]) for p in sp["sequential"] if p["chain"] == "Waits"]
     assert chain == [("Waits", 0), ("Waits", 1), ("Waits", 2)]  # the demo's 0 and 1, the ablations' 2
     assert all(p["max_think"] < 48 for p in sp["sequential"] if p["chain"] == "cap")
@@ -370,7 +372,7 @@ def test_ablations_default_to_the_demos_models(smoke_run, tmp_path):
         assert arg(folder / "s1k.jsonl", "--tokenizer") == base
         assert arg(folder / "train", "--model") == base
         assert arg(folder / "eval", "--model") == str(folder / "train")
-    for name in ("sequential", "parallel", "hybrid", "control-rejection", "control-conditional/train"):
+    for name in ("sequential", "parallel", "control-rejection", "control-conditional/train"):
         assert arg(out / name, "--model") == trained, name
     assert arg(out / "control-conditional" / "eval", "--model") == str(out / "control-conditional" / "train")
     assert not (out / "data").exists() and not (out / "attempts").exists()  # printed, not run
