@@ -113,10 +113,10 @@ def test_sampling_keeps_each_settings_distribution(tiny_sampler, one_thread):
     """At temperature 0.5, 1,000 samples of one question per setting from the tree and from
     separate runs (another seed): each setting's completions have the same distribution (a
     chi-square test of homogeneity under its 1e-4 quantile), and the same average thinking length
-    within 5 standard errors. The thresholds leave room: the tree as it is scores at most a fifth
-    of the quantile, while a tree that ignores the temperature, draws its fallbacks greedily, gives
-    every sample the same first token or decides every setting of a row by one setting's rules
-    scores at least four times it."""
+    within 5 standard errors. The thresholds leave room: the tree as it is scores at most 0.55 of
+    the quantile (other seed pairs: 0.1-0.45), while a tree that ignores the temperature, draws its
+    fallbacks greedily, gives every sample the same first token or decides every setting of a row
+    by one setting's rules scores at least four times it."""
     model, tokenizer = tiny_sampler
     question, n = "Name a color.", 1000
     settings = [{"max_think": 3, "min_think": 2, "wait_str": ""}, {"max_think": 4, "num_wait": 1}, {"max_think": 2}]
