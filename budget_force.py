@@ -323,8 +323,8 @@ class GrowingLayer(DynamicLayer):
         return bigger
 
     def batch_select_indices(self, indices):
-        if self.get_seq_length() > 0:
-            end = self.get_seq_length()
+        end = self.get_seq_length()
+        if end > 0:
             self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
             self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
 

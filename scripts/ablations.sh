@@ -93,7 +93,8 @@ ablations() {
     #    1, 2, 4, 8, 16 and counts the thinking of all K. Hybrid, in the same decode tree: each of
     #    those samples where it first tries to stop gets one Wait instead (the same draws up to that
     #    point), so the two curves differ by the Wait alone.
-    #    Cost (Xeon VM limited to AVX2): 4 Waits ~1 min, parallel and hybrid ~5 min.
+    #    Cost (Xeon VM limited to AVX2, idle, as separate runs before the hybrid moved into this tree):
+    #    4 Waits 52 s, 16 samples 357 s, 4 hybrid samples 144 s; this tree is not yet timed idle.
     if ! fresh "$OUT/sequential/summary.json" "$trained/train_summary.json"; then
         banner "B. sequential: one greedy chain, ${waits[*]} forced Waits"
         rm -rf "$OUT/sequential"
