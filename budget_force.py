@@ -269,8 +269,10 @@ def block(scores, token_ids):
     return blocked
 
 
-def pick(scores, temperature, generator):
+def pick(scores, temperature, generator, order=None):
     """The model's choice per row: argmax, or a draw from softmax(scores / T) under sampling.
+    order: a permutation of the rows; choice k is then row order[k]'s, drawn with the k-th
+    uniform, so the choices do not depend on which row of `scores` holds whom.
 
     The draw inverts the cumulative distribution: one uniform per row from the seeded generator,
     scaled to the row's total, and the first token whose cumulative probability reaches it. That
@@ -280,9 +282,13 @@ def pick(scores, temperature, generator):
         cdf = torch.softmax(scores / temperature, dim=-1).cumsum(dim=-1, dtype=torch.float64)
         # 1 - U is in (0, 1]: it never lands on 0, where a zero-probability first token would tie.
         u = 1 - torch.rand((len(cdf), 1), generator=generator, dtype=torch.float64)
+        if order is not None:  # row order[k] takes uniform k
+            u = u[torch.tensor(order).argsort()]
         drawn = torch.searchsorted(cdf, u.to(cdf.device) * cdf[:, -1:])
-        return drawn.clamp(max=cdf.shape[-1] - 1).squeeze(1).tolist()
-    return scores.argmax(dim=-1).tolist()
+        chosen = drawn.clamp(max=cdf.shape[-1] - 1).squeeze(1).tolist()
+    else:
+        chosen = scores.argmax(dim=-1).tolist()
+    return chosen if order is None else [chosen[i] for i in order]
 
 
 # -----------------------------------------------------------------------------
@@ -295,31 +301,33 @@ class GrowingLayer(DynamicLayer):
     third of the model's forward. The buffer doubles when full, up to max_length (a prompt plus its
     longest generation: the length the decode tree's memory bound already counts)."""
 
-    def __init__(self, max_length):
+    def __init__(self, max_length, max_rows=None):
         super().__init__()
-        self.max_length = max_length
+        self.max_length, self.max_rows = max_length, max_rows
 
     def update(self, key_states, value_states, *args, **kwargs):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
             self.key_buffer = self.value_buffer = None
-        length = self.get_seq_length()
+        rows, length = key_states.shape[0], self.get_seq_length()
         end = length + key_states.shape[-2]
         if self.key_buffer is None or end > self.key_buffer.shape[-2]:
             capacity = max(end, min(self.max_length, 2 * end))
-            self.key_buffer = self.grown(self.key_buffer, key_states, length, capacity)
-            self.value_buffer = self.grown(self.value_buffer, value_states, length, capacity)
-        self.key_buffer[:, :, length:end] = key_states
-        self.value_buffer[:, :, length:end] = value_states
-        self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+            self.key_buffer = self.grown(self.key_buffer, key_states, rows, length, capacity)
+            self.value_buffer = self.grown(self.value_buffer, value_states, rows, length, capacity)
+        self.key_buffer[:rows, :, length:end] = key_states
+        self.value_buffer[:rows, :, length:end] = value_states
+        self.keys, self.values = self.key_buffer[:rows, :, :end], self.value_buffer[:rows, :, :end]
         return self.keys, self.values
 
     @staticmethod
-    def grown(buffer, states, length, capacity):
-        """A new [batch, heads, capacity, head_dim] buffer holding the first `length` positions."""
-        bigger = states.new_empty(states.shape[:2] + (capacity,) + states.shape[3:])
+    def grown(buffer, states, rows, length, capacity, buffer_rows=None):
+        """A new [buffer_rows, heads, capacity, head_dim] buffer holding the first `length` positions
+        of the first `rows` rows (buffer_rows: as many rows as the old buffer has room for)."""
+        buffer_rows = buffer_rows or (rows if buffer is None else buffer.shape[0])
+        bigger = states.new_empty((buffer_rows,) + states.shape[1:2] + (capacity,) + states.shape[3:])
         if length:
-            bigger[:, :, :length] = buffer[:, :, :length]
+            bigger[:rows, :, :length] = buffer[:rows, :, :length]
         return bigger
 
     def batch_select_indices(self, indices):
@@ -328,16 +336,47 @@ class GrowingLayer(DynamicLayer):
             self.key_buffer, self.value_buffer = self.key_buffer[indices], self.value_buffer[indices]
             self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
 
+    def move_rows(self, rows, dst, src):
+        """Cache row src[k] -> row dst[k], then the first `rows` rows are the cache. Only the rows
+        that move are copied; a row that finished leaves a hole the next move fills. The buffers
+        keep the most rows they ever held, doubling (up to max_rows) when forks need more."""
+        end, held = self.get_seq_length(), self.keys.shape[0]
+        if rows > self.key_buffer.shape[0]:
+            more = max(rows, min(self.max_rows or 2 * rows, 2 * self.key_buffer.shape[0]))
+            self.key_buffer = self.grown(self.key_buffer, self.keys, held, end, self.key_buffer.shape[-2], more)
+            self.value_buffer = self.grown(self.value_buffer, self.values, held, end, self.value_buffer.shape[-2], more)
+        if dst:
+            d, s = (torch.tensor(x, device=self.key_buffer.device) for x in (dst, src))
+            self.key_buffer[d, :, :end] = self.key_buffer[s, :, :end]
+            self.value_buffer[d, :, :end] = self.value_buffer[s, :, :end]
+        self.keys, self.values = self.key_buffer[:rows, :, :end], self.value_buffer[:rows, :, :end]
 
-def growing_cache(model, max_length):
-    """The model's DynamicCache, its full-attention layers replaced by GrowingLayer(max_length)
+
+def growing_cache(model, max_length, max_rows=None):
+    """The model's DynamicCache, its full-attention layers replaced by GrowingLayer(max_length, max_rows)
     (sliding-window layers, where a model has them, stay as they are)."""
     cache = DynamicCache(config=model.config)
     if cache.layers:
-        cache.layers = [GrowingLayer(max_length) if type(layer) is DynamicLayer else layer for layer in cache.layers]
+        cache.layers = [GrowingLayer(max_length, max_rows) if type(layer) is DynamicLayer else layer
+                        for layer in cache.layers]
     else:  # layers made as the model first calls update
-        cache.layer_class_to_replicate = lambda: GrowingLayer(max_length)
+        cache.layer_class_to_replicate = lambda: GrowingLayer(max_length, max_rows)
     return cache
+
+
+def move_cache_rows(cache, rows, dst, src):
+    """Cache row src[k] -> dst[k], keeping rows [0, rows): in place where every layer is a
+    GrowingLayer, else (a sliding-window layer, a stock cache) by reindexing the whole cache.
+    Returns the old row each new row continues."""
+    index = list(range(rows))
+    for d, s in zip(dst, src):
+        index[d] = s
+    if cache.layers and all(isinstance(layer, GrowingLayer) for layer in cache.layers):
+        for layer in cache.layers:
+            layer.move_rows(rows, dst, src)
+    else:
+        cache.batch_select_indices(torch.tensor(index, device=cache.layers[0].keys.device if cache.layers else None))
+    return index
 
 
 def left_pad(sequences, pad_id):
@@ -523,7 +562,8 @@ def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, rep
     pad_id = forcers[0].eot_id  # padding is masked out: any id will do
     prompt_ids, prompt_mask = (x.to(device) for x in left_pad(prompt_ids, pad_id))
     cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    cache = growing_cache(model, prompt_ids.shape[1] + max(f.max_new_tokens for f in forcers))
+    max_rows = len(prompt_ids) * samples * len(forcers)  # every root forked into one row per setting
+    cache = growing_cache(model, prompt_ids.shape[1] + max(f.max_new_tokens for f in forcers), max_rows)
     logits = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=(prompt_mask.cumsum(-1) - 1).clamp(min=0),
                    use_cache=True, logits_to_keep=1, **{cache_arg: cache}).logits[:, -1, :]
     # Roots: (question, sample). The samples of a question share its prefill: repeat its cache rows.
@@ -534,12 +574,16 @@ def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, rep
     prompt_mask = prompt_mask[root_question]
     prompt_length = prompt_mask.sum(-1)
     branches = [Branch(r, [(j, RowState()) for j in range(len(forcers))]) for r in range(len(root_question))]
+    # Each branch's row in the KV cache (and in logits). Branches stay in order, so every branch
+    # draws the same uniform as it would in an ordered batch; cache rows need not, so a fork or a
+    # finished branch moves only the rows it concerns (place_rows).
+    slots = list(range(len(branches)))
     blocked_ids = forcers[0].end_attempt_ids  # the same for every setting: it depends on the tokenizer only
     need_fallback = any(not f.wait_ids for f in forcers)
     for step in range(max(f.max_new_tokens for f in forcers)):
         scores = mask_padded_vocab(logits.float(), forcers[0].vocab_size)
-        choices = pick(scores, temperature, generator)
-        fallbacks = pick(block(scores, blocked_ids), temperature, generator) if need_fallback else choices
+        choices = pick(scores, temperature, generator, slots)
+        fallbacks = pick(block(scores, blocked_ids), temperature, generator, slots) if need_fallback else choices
         branches, parents, next_tokens = decide(branches, choices, fallbacks, forcers)
         for branch in branches:
             for j, state in branch.members:
@@ -548,13 +592,39 @@ def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, rep
         branches, parents, next_tokens = drop_finished(branches, parents, next_tokens)
         if not branches:
             break
-        if parents != list(range(len(logits))):  # rows forked or finished: copy / drop their caches
-            index = torch.tensor(parents, device=device)
-            cache.batch_select_indices(index)
+        new_slots, dst, src = place_rows(parents, slots)
+        if dst or len(new_slots) != len(slots):
+            index = move_cache_rows(cache, len(new_slots), dst, src)
             prompt_mask, prompt_length = prompt_mask[index], prompt_length[index]
-        attention_mask = torch.cat([prompt_mask, prompt_mask.new_ones((len(parents), step + 1))], dim=1)
-        logits = model(input_ids=torch.tensor(next_tokens, device=device)[:, None], attention_mask=attention_mask,
+        slots = new_slots
+        tokens = [0] * len(slots)
+        for slot, token in zip(slots, next_tokens):
+            tokens[slot] = token
+        attention_mask = torch.cat([prompt_mask, prompt_mask.new_ones((len(slots), step + 1))], dim=1)
+        logits = model(input_ids=torch.tensor(tokens, device=device)[:, None], attention_mask=attention_mask,
                        position_ids=(prompt_length + step)[:, None], use_cache=True, **{cache_arg: cache}).logits[:, -1, :]
+
+
+def place_rows(parents, slots):
+    """Cache rows after a step. slots[p]: the cache row of old branch p; parents[r]: the old branch
+    new branch r continues. Returns (new slots, dst, src): the cache must copy row src[k] to dst[k]
+    and keep rows [0, len(parents)). The first child of a branch keeps its row where that row is
+    below the new count; forks and rows beyond it fill the holes finished branches left. No src is
+    also a dst (a src below the count is always kept), so the copies can run in any order."""
+    rows, kept = len(parents), set()
+    new = [None] * rows
+    for r, p in enumerate(parents):
+        if slots[p] < rows and slots[p] not in kept:
+            new[r] = slots[p]
+            kept.add(slots[p])
+    holes = iter(sorted(set(range(rows)) - kept))
+    dst, src = [], []
+    for r, p in enumerate(parents):
+        if new[r] is None:
+            new[r] = next(holes)
+            dst.append(new[r])
+            src.append(slots[p])
+    return new, dst, src
 
 
 def decide(branches, choices, fallbacks, forcers):

@@ -8,6 +8,7 @@ import collections
 import math
 
 import pytest
+import torch
 
 import budget_force as bf
 from conftest import tiny_llama, truncated_tokenizer
@@ -137,3 +138,60 @@ def test_sampling_keeps_each_settings_distribution(tiny_sampler, one_thread):
     # a forced Wait, and the cap both biting and not.
     assert any(r["waits"] for r in tree[0]) and any(r["waits"] for r in tree[1])
     assert {r["forced_stop"] for r in tree[2]} == {True, False}
+
+
+def apply_moves(rows_before, rows, dst, src):
+    """What a cache holds after move_cache_rows: row src[k] copied to dst[k], the first `rows` kept."""
+    after = list(rows_before) + [None] * max(0, rows - len(rows_before))
+    for d, s in zip(dst, src):
+        after[d] = rows_before[s]
+    return after[:rows]
+
+
+@pytest.mark.parametrize("parents", [
+    [0, 1, 2, 3], [1, 3], [0, 0, 0, 1, 2, 2], [2, 2, 3], [3], [0, 1, 1, 1, 1, 1, 1, 1, 3], []])
+def test_place_rows_gives_every_branch_its_parents_cache_and_moves_only_what_must(parents):
+    slots = [2, 0, 3, 1]  # old branch b's cache row, after earlier steps moved rows around
+    new, dst, src = bf.place_rows(parents, slots)
+    cache = apply_moves([f"branch {b}" for b in sorted(range(4), key=lambda b: slots[b])], len(parents), dst, src)
+    assert sorted(new) == list(range(len(parents)))  # the rows in use are exactly the first len(parents)
+    assert [cache[new[r]] for r in range(len(parents))] == [f"branch {p}" for p in parents]
+    assert not set(dst) & set(src)  # copies in any order give the same cache
+    # Only forks and rows beyond the new count move: a branch whose row stays in range keeps it.
+    kept = {slots[p] for p in parents if slots[p] < len(parents)}
+    assert len(dst) == len(parents) - len(kept)
+
+
+def test_growing_layer_moves_rows_like_a_full_reindex():
+    """move_rows (copy only the rows that move) leaves the cache a full batch_select_indices would,
+    through forks past the buffer's rows, holes and writes that grow the buffer in length."""
+    torch.manual_seed(0)
+    in_place, reindexed = bf.GrowingLayer(max_length=64, max_rows=16), bf.GrowingLayer(max_length=64)
+    k, v = torch.randn(4, 2, 5, 3), torch.randn(4, 2, 5, 3)
+    for layer in (in_place, reindexed):
+        layer.update(k, v)
+    slots = list(range(4))
+    for parents in ([0, 0, 1, 2, 3, 3], [5, 4, 3, 3, 3, 3, 2, 0], [1, 6], [0, 0, 1, 1, 1]):
+        new, dst, src = bf.place_rows(parents, slots)
+        index = list(range(len(parents)))
+        for d, s in zip(dst, src):
+            index[d] = s
+        in_place.move_rows(len(parents), dst, src)
+        reindexed.batch_select_indices(torch.tensor(index))
+        step_k, step_v = torch.randn(len(parents), 2, 9, 3), torch.randn(len(parents), 2, 9, 3)
+        for layer in (in_place, reindexed):
+            layer.update(step_k, step_v)
+        assert torch.equal(in_place.keys, reindexed.keys) and torch.equal(in_place.values, reindexed.values)
+        slots = new
+    assert in_place.key_buffer.shape[0] <= 16  # doubled, but never past max_rows
+
+
+def test_pick_with_an_order_draws_as_the_ordered_rows_would():
+    """A permutation of the rows (cache rows out of branch order) changes no choice: choice k is
+    row order[k]'s, drawn with the k-th uniform."""
+    scores = torch.randn(6, 50)
+    order = [3, 0, 5, 1, 4, 2]
+    for temperature in (0.0, 0.8):
+        ordered = bf.pick(scores[order], temperature, torch.Generator().manual_seed(1))
+        permuted = bf.pick(scores, temperature, torch.Generator().manual_seed(1), order)
+        assert permuted == ordered
