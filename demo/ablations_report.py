@@ -173,7 +173,8 @@ def sequential_parallel(run, demo):
     hybrid = majority_curves(hybrid_samples)
     config = read_json(os.path.join(run, "parallel", "run.json")) or {}
     # At each budget, the best each side reaches within it: the side a user with that budget should pick.
-    budgets = sorted({round(p["thinking_tokens_per_question"], 1) for p in sequential + parallel + hybrid})
+    # The budgets are the points' own exact costs: a rounded one could leave a point out of its own budget.
+    budgets = sorted({p["thinking_tokens_per_question"] for p in sequential + parallel + hybrid})
     matched = []
     for b in budgets:
         best = {name: best_within(points, b) for name, points in

@@ -485,3 +485,24 @@ def test_sequential_parallel_compares_the_best_of_each_side_within_each_budget(t
     assert a["k"] == 4 and a["mean_vote_agreement"] == 0.75 and a["unanimous_questions"] == 0
     assert a["sample_accuracy"] == 0.5 and a["right_answer_sampled_but_outvoted"] == 1
     assert a["vote_vs_one_wait"] == {"both right": 1, "only the vote": 0, "only the Wait": 1, "neither": 0}
+
+
+def test_every_point_fits_the_budget_it_costs(tmp_path):
+    """A chain whose thinking per question is a repeating decimal (31/3) still counts within the
+    budget it spends itself: the budgets are exact, not rounded (rounded to 10.3, the Wait chain
+    lost to the vote at its own cost)."""
+    import ablations_report
+
+    def rows(num_wait, tokens, answers, sample=None):
+        return [{"id": f"q{i}", "gold": "7", "extracted": a, "correct": a == "7", "max_think": 384, "num_wait": num_wait,
+                 "min_think": 0, "sample": sample or 0, "thinking_tokens": t, "closed_itself": True}
+                for i, (t, a) in enumerate(zip(tokens, answers))]
+
+    for folder, samples in (("demo/eval", rows(0, [5, 5, 5], "711") + rows(1, [10, 10, 11], "777")),
+                            ("run/parallel", rows(0, [9, 9, 9], "771"))):
+        os.makedirs(tmp_path / folder)
+        with open(tmp_path / folder / "samples.jsonl", "w") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in samples))
+    sp = ablations_report.sequential_parallel(str(tmp_path / "run"), str(tmp_path / "demo"))
+    at_wait = next(m for m in sp["matched"] if abs(m["budget"] - 31 / 3) < 1e-9)
+    assert at_wait["sequential_accuracy"] == 1.0 and at_wait["winner"] == ["sequential"]
