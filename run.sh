@@ -2,7 +2,7 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct
-#                             (~6.5 min on 2 idle Xeon cores limited to AVX2, ~11 projected on an AVX2-only EPYC)
+#                             (~7-9 min on 2 idle cores without native bf16; docs/demo.md#time-per-stage)
 #   bash run.sh smoke         the same chain on tiny sizes (~1.5 min; tests/test_demo.py runs it)
 #   bash run.sh ablations     the paper's comparisons in miniature, after the demo (scripts/ablations.sh)
 #   bash run.sh s1            the paper's recipe on GPUs (scripts/s1.sh; PROFILE=s1 bash run.sh does the same)
@@ -77,7 +77,7 @@ EVAL_FLAGS=(--max-answer 16 --batch-size 64)
 # competition math, SmolLM2-135M-Instruct instead of Qwen2.5-32B-Instruct, thinking budgets of
 # 8-256 tokens instead of 512-8192. It keeps the s1 data schema, every curation stage, the s1 chat
 # format and loss masking, budget forcing (capping and extending with "Wait") and the paper's
-# metrics. Stage costs below: 2 idle cores of a Xeon VM limited to AVX2, float32 training.
+# metrics. Stage costs below: 2 idle cores of an AMD EPYC (Zen 5) VM limited to AVX2, float32 training.
 # $1 = demo | smoke (the same commands on tiny sizes).
 demo() {
     OUT=${OUT:-runs/$1}
@@ -95,7 +95,7 @@ demo() {
     echo "demo ($1) -> $OUT; stages: $STAGES"
     echo "# $(date -u '+%F %T') UTC: bash run.sh $1" >> "$OUT/timings.txt"
 
-    # 0. Base model (~20 s, once). The embedded model ships as a GGUF that every stage would
+    # 0. Base model (~25 s, once). The embedded model ships as a GGUF that every stage would
     # dequantize again (~15 s each): save it once as a plain HF folder (the same float32 weights).
     # Its chat template drops SmolLM2's default system message, 21 of each example's ~130 tokens.
     if [ -z "${MODEL:-}" ]; then
@@ -140,7 +140,7 @@ demo() {
             --size $size --seed 0 --out "$curated" --tokenizer "$MODEL"
     fi
 
-    # 4. Training (§4.1: SFT, loss on the thinking and the answer; ~4.3 min, 48 steps of batch 8).
+    # 4. Training (§4.1: SFT, loss on the thinking and the answer; ~5 min, 48 steps of batch 8).
     # The paper: 5 epochs at lr 1e-5, batch 16, 26 min on 16 H100s. train.py picks the precision
     # by measuring: bf16 autocast only where the CPU runs it natively, else float32.
     if want train && ! fresh "$trained/train_summary.json" "$curated"; then
@@ -152,7 +152,7 @@ demo() {
     # 5. Evaluation with budget forcing (§3.1, §4), greedy, on the held-out questions, as one
     # evaluate.py call: every setting below is decoded in one tree per batch of questions, so the
     # tokens settings share (a cap of 64 is the first 64 thinking tokens of the cap of 128; every
-    # extension starts as the unforced chain) are decoded once (~1 min; ~4 min as separate runs).
+    # extension starts as the unforced chain) are decoded once (~1.5 min; ~4x that as separate runs).
     # a) Capping (Figure 1): at each cap the thinking is cut and "Final Answer:" forced.
     # b) Extending (Figure 4a, Table 4): a cap that never bites and 0, 1, 2 forced "Wait"s, each
     #    replacing an attempt to end thinking; then one Wait replaced by "Hmm" and by nothing at

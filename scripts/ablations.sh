@@ -70,7 +70,7 @@ ablations() {
         fi
     }
 
-    # A. Data selection (~4 min per selection, ~7 for full): the demo's filters, then each strategy
+    # A. Data selection (~3 min per selection, ~6 for full): the demo's filters, then each strategy
     #    picks 48 rows (full: every row that passes, ~520).
     local strategy
     for strategy in s1 random diverse longest full; do
@@ -93,8 +93,7 @@ ablations() {
     #    1, 2, 4, 8, 16 and counts the thinking of all K. Hybrid, in the same decode tree: each of
     #    those samples where it first tries to stop gets one Wait instead (the same draws up to that
     #    point), so the two curves differ by the Wait alone.
-    #    Cost (Xeon VM limited to AVX2, idle, as separate runs before the hybrid moved into this tree):
-    #    4 Waits 52 s, 16 samples 357 s, 4 hybrid samples 144 s; this tree is not yet timed idle.
+    #    Cost (Zen 5 VM limited to AVX2): 4 Waits ~1 min; 16 samples and their Waits ~8 min, the largest stage here.
     if ! fresh "$OUT/sequential/summary.json" "$trained/train_summary.json"; then
         banner "B. sequential: one greedy chain, ${waits[*]} forced Waits"
         rm -rf "$OUT/sequential"
