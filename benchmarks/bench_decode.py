@@ -2,9 +2,10 @@
 
 Two ways of running the same budget_force_tree calls in one process, alternating so a busy
 machine slows both alike:
-  default: transformers' DynamicCache (torch.cat of the whole cache at every step) and
-           torch.multinomial for each sampled token;
-  ours:    GrowingLayer (in-place writes into a buffer that doubles) and the inverse-CDF draw.
+  default: transformers' DynamicCache (torch.cat of the whole cache at every step, the whole
+           cache reindexed when a row forks or finishes) and torch.multinomial for each token;
+  ours:    GrowingLayer (in-place writes into a buffer that doubles; only the rows that fork or
+           fill a finished row's place are copied) and the inverse-CDF draw.
 Two workloads from the demo and its ablations: greedy, the demo's eleven evaluation settings; and
 sampled, 16 samples per question at temperature 0.7 under a cap that does not bite. Prints wall
 time per way and the ratio, and for greedy the outputs that are identical (the cache must not
@@ -32,8 +33,10 @@ GREEDY = ([{"max_think": m} for m in (8, 16, 32, 64, 128, 256)]
 SAMPLED = [{"max_think": 384}]
 
 
-def multinomial_pick(scores, temperature, generator):
-    """The sampler transformers' generate() uses: softmax, then torch.multinomial."""
+def multinomial_pick(scores, temperature, generator, order=None):
+    """The sampler transformers' generate() uses: softmax, then torch.multinomial (rows in `order`)."""
+    if order is not None:
+        scores = scores[torch.tensor(order, device=scores.device)]
     if temperature > 0:
         probs = torch.softmax(scores / temperature, dim=-1).cpu()
         return torch.multinomial(probs, 1, generator=generator).squeeze(1).tolist()
@@ -43,7 +46,7 @@ def multinomial_pick(scores, temperature, generator):
 def run(way, model, tokenizer, questions, settings, samples, temperature):
     ours = (budget_force.growing_cache, budget_force.pick)
     if way == "default":
-        budget_force.growing_cache = lambda model, max_length: DynamicCache(config=model.config)
+        budget_force.growing_cache = lambda model, max_length, max_rows=None: DynamicCache(config=model.config)
         budget_force.pick = multinomial_pick
     try:
         start = time.perf_counter()  # as evaluate.py runs them: up to 64 questions per tree, 8 GiB of cache
