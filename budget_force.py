@@ -430,7 +430,9 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
     logits = model(input_ids=tokens[:, :width], attention_mask=attention_mask[:, :width],
                    position_ids=position_ids[:, :width], use_cache=True, logits_to_keep=1,
                    **{cache_arg: cache}).logits[:, -1, :]
-    active = torch.arange(batch, device=device)  # rows still generating: finished rows leave the batch
+    # active[c]: the batch row that cache row c holds. Finished rows leave the cache; the last rows
+    # move into their holes (place_rows), so only the rows that move are copied.
+    active = torch.arange(batch, device=device)
     for length in range(width, total):
         if len(active) < batch:  # finished rows get dummy scores: the forcer ignores them
             scores = logits.new_zeros((batch, logits.shape[-1]))
@@ -443,10 +445,13 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
             streamer.put(next_tokens[:1].cpu())
         if forcer.done():
             break
-        running = torch.tensor([forcer.rows[i].phase != DONE for i in active.tolist()], device=device)
-        if not running.all():  # drop finished rows from the cache instead of decoding padding for them
-            cache.batch_select_indices(running.nonzero().squeeze(1))
-            active = active[running]
+        running = [c for c, i in enumerate(active.tolist()) if forcer.rows[i].phase != DONE]
+        if len(running) < len(active):  # drop finished rows from the cache instead of decoding padding for them
+            slots, dst, src = place_rows(running, list(range(len(active))))
+            move_cache_rows(cache, len(running), dst, src)
+            moved = active.new_empty(len(running))
+            moved[torch.tensor(slots, device=device)] = active[running]
+            active = moved
         logits = model(input_ids=next_tokens[active, None], attention_mask=attention_mask[active, :length + 1],
                        position_ids=position_ids[active, length:length + 1], use_cache=True,
                        **{cache_arg: cache}).logits[:, -1, :]
@@ -501,12 +506,14 @@ def tree_cache_bytes(model, n_roots, n_settings, max_length):
 
 @torch.no_grad()
 def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_answer=512, temperature=0.0,
-                      fmt="s1", think_start=None, think_end=None, seed=0, cache_bytes=None, on_result=None):
+                      fmt="s1", think_start=None, think_end=None, seed=0, cache_bytes=None, on_result=None,
+                      only=None):
     """Every question under every setting (`samples` times each) in KV-cached decode trees.
 
     settings: dicts with max_think and optionally min_think, num_wait, wait_str (BudgetForcer's
     meaning). Returns results[i][j][k]: question i, setting j, sample k, each the dict
     budget_force() returns. on_result(i, j, k, result) is called as soon as one finishes.
+    only[i], where given: the indices of the settings question i runs; its others stay None.
 
     A row of the batch carries the settings that agree on its tokens so far. Every setting of a
     row decides its next token with its own BudgetForcer state from the same model choice (greedy:
@@ -529,6 +536,7 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     that does not fit is refused with a ValueError before anything runs.
     """
     questions = [questions] if isinstance(questions, str) else list(questions)
+    only = [range(len(settings))] * len(questions) if only is None else [sorted(set(o)) for o in only]
     forcers = [BudgetForcer(tokenizer, max_think=s["max_think"], min_think=s.get("min_think", 0),
                             num_wait=s.get("num_wait", 0), wait_str=s.get("wait_str", "Wait"), max_answer=max_answer,
                             temperature=temperature, fmt=fmt, think_start=think_start, think_end=think_end, model=model)
@@ -551,13 +559,15 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
             results[start + i][j][k] = result_dict(tokenizer, prompts[start + i], state, forcers[j].stop_ids)
             if on_result is not None:
                 on_result(start + i, j, k, results[start + i][j][k])
-        decode_tree(model, prompt_ids[start:start + per_tree], forcers, samples, temperature, generator, report)
+        decode_tree(model, prompt_ids[start:start + per_tree], forcers, samples, temperature, generator, report,
+                    only[start:start + per_tree])
     return results
 
 
-def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, report):
+def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, report, only):
     """One tree: prefill each prompt once, then one token per row per step, forking where the
-    settings of a row disagree; report(i, j, k, state) as each setting of each root finishes."""
+    settings of a row disagree; report(i, j, k, state) as each setting of each root finishes.
+    only[i]: the indices of the settings prompt i runs."""
     device = model.device
     pad_id = forcers[0].eot_id  # padding is masked out: any id will do
     prompt_ids, prompt_mask = (x.to(device) for x in left_pad(prompt_ids, pad_id))
@@ -573,7 +583,7 @@ def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, rep
         logits = logits[root_question]
     prompt_mask = prompt_mask[root_question]
     prompt_length = prompt_mask.sum(-1)
-    branches = [Branch(r, [(j, RowState()) for j in range(len(forcers))]) for r in range(len(root_question))]
+    branches = [Branch(r, [(j, RowState()) for j in only[r // samples]]) for r in range(len(root_question))]
     # Each branch's row in the KV cache (and in logits). Branches stay in order, so every branch
     # draws the same uniform as it would in an ordered batch; cache rows need not, so a fork or a
     # finished branch moves only the rows it concerns (place_rows).

@@ -4,14 +4,14 @@ budget forcing: rejection sampling, and token-conditional control (the budget st
 Takes every evaluate.py flag (dataset, model, --max-think budgets, --out, resume, samples.jsonl,
 summary.json, the paper's metrics) and one of:
   --rejection-tries N      sample (needs --temperature > 0) until the thinking fits --max-think,
-                           at most N times; rows record `tries`
+                           at most N times; rows record `tries`; a draw serves every budget
+                           still open for its question
   --budget-in-prompt LIMIT the prompt says "Think for at most B tokens." for each --max-think B,
                            nothing is forced, thinking is cut only at LIMIT tokens
 
     python demo/length_control.py --model runs/demo/train --dataset runs/demo/data/eval.jsonl \\
         --max-think 16 32 64 128 --temperature 0.7 --rejection-tries 4 --out runs/ablations/control-rejection
 """
-import itertools
 import os
 import sys
 
@@ -31,62 +31,79 @@ def conditional_prompt(question, budget):
     return f"{question}\n\n{BUDGET_SENTENCE.format(budget)}"
 
 
-def rejection_sample(model, tokenizer, questions, *, max_think, tries, temperature, seed, **kwargs):
+def rejection_sample(model, tokenizer, questions, budgets, *, tries, temperature, seed, wanted=None, **kwargs):
     """Rejection sampling: nothing is forced; each question is sampled until its thinking fits the
-    budget (the model closed it itself within max_think tokens), at most `tries` times. A draw is
-    stopped one token past the budget, where it can no longer be accepted, so rejected draws cost
-    max_think + 1 thinking tokens at most. Returns (results, tries used per question); a question
-    that never fit keeps its last draw."""
-    results, used, pending = [None] * len(questions), [0] * len(questions), list(range(len(questions)))
+    budget (the model closed it itself within the budget's tokens), at most `tries` times.
+
+    A draw serves every budget still open for its question: one decode tree per attempt
+    (budget_force.budget_force_tree) runs each pending question under all its open budgets, each
+    stopped one token past its budget, where it can no longer be accepted. Until that stop the
+    budgets share the draw's tokens, so a draw of 40 thinking tokens is the one accepted at 64 and
+    at 128 if it comes first there, and rejected draws cost at most one token past the largest
+    open budget. wanted[i]: the budget indices question i needs (default all).
+    Returns (results, tries used), both [question][budget index]; a budget a question never fit
+    keeps that question's last draw, stopped past that budget."""
+    results = [[None] * len(budgets) for _ in questions]
+    used = [[0] * len(budgets) for _ in questions]
+    pending = [list(range(len(budgets))) if wanted is None else list(wanted[i]) for i in range(len(questions))]
+    settings = [{"max_think": b + 1} for b in budgets]
     for attempt in range(tries):
-        if not pending:
+        rows = [i for i in range(len(questions)) if pending[i]]
+        if not rows:
             break
-        drawn = budget_force.budget_force(model, tokenizer, [questions[i] for i in pending], max_think=max_think + 1,
-                                          temperature=temperature, seed=seed + 1000 * attempt, **kwargs)
-        still = []
-        for i, r in zip(pending, drawn):
-            results[i], used[i] = r, attempt + 1
-            if not (evaluate.closed_itself(r) and r["thinking_tokens"] <= max_think):
-                still.append(i)
-        pending = still
+        drawn = budget_force.budget_force_tree(model, tokenizer, [questions[i] for i in rows], settings,
+                                               temperature=temperature, seed=seed + 1000 * attempt,
+                                               only=[pending[i] for i in rows], **kwargs)
+        for i, per_budget in zip(rows, drawn):
+            still = []
+            for b in pending[i]:
+                r = per_budget[b][0]
+                results[i][b], used[i][b] = r, attempt + 1
+                if not (evaluate.closed_itself(r) and r["thinking_tokens"] <= budgets[b]):
+                    still.append(b)
+            pending[i] = still
     return results, used
 
 
 def run_baseline(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
                  fmt="s1", max_answer=512, seed=0, done=(), progress=True, rejection_tries=0, budget_in_prompt=0,
-                 cache_gb=None):
-    """evaluate.run_sweep for a baseline, one setting and one sample per budget_force call (no
-    decode tree: nothing is shared between budgets). With budget_in_prompt the only cap is that
-    safety net (a cut there counts as forced). Sample k uses seed + k."""
+                 cache_gb=8.0):
+    """evaluate.run_sweep for a baseline: up to batch_size questions at a time under all their
+    missing settings (budgets). Rejection sampling: see rejection_sample. Conditional control: one
+    budget_force() call for the batch, a row per (question, budget) whose prompt states that budget,
+    thinking cut only at budget_in_prompt (a cut there counts as forced). Sample k uses seed + k."""
     done = set(done)
-    todo = [(s, k, q) for s in settings for k in range(samples) for q in questions
-            if evaluate.sample_key({**q, **s, "sample": k}) not in done]
-    todo.sort(key=lambda t: (settings.index(t[0]), t[1], len(t[2]["question"])))
+    lacking = {k: [(q, [j for j, s in enumerate(settings) if evaluate.sample_key({**q, **s, "sample": k}) not in done])
+                   for q in sorted(questions, key=lambda q: len(q["question"]))]  # similar lengths: less padding
+               for k in range(samples)}
     new_rows = []
     fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        bar = tqdm(total=len(todo), desc="generating", unit="gen", disable=not progress)
-        for (_, k), group in itertools.groupby(todo, key=lambda t: (settings.index(t[0]), t[1])):
-            group = list(group)
-            s = group[0][0]
-            for i in range(0, len(group), batch_size):
-                batch = [q for _, _, q in group[i:i + batch_size]]
+        bar = tqdm(total=sum(len(js) for todo in lacking.values() for _, js in todo), desc="generating", unit="gen",
+                   disable=not progress)
+        for k, todo in lacking.items():
+            todo = [(q, js) for q, js in todo if js]
+            for start in range(0, len(todo), batch_size):
+                batch = todo[start:start + batch_size]
                 if budget_in_prompt:
+                    pairs = [(q, j) for q, js in batch for j in js]
                     results = budget_force.budget_force(
-                        model, tokenizer, [conditional_prompt(q["question"], s["max_think"]) for q in batch],
+                        model, tokenizer, [conditional_prompt(q["question"], settings[j]["max_think"]) for q, j in pairs],
                         max_think=budget_in_prompt, max_answer=max_answer, temperature=temperature, fmt=fmt, seed=seed + k)
-                    tries = [None] * len(batch)
+                    done_now = [(q, j, r, None) for (q, j), r in zip(pairs, results)]
                 else:
                     results, tries = rejection_sample(
-                        model, tokenizer, [q["question"] for q in batch], max_think=s["max_think"],
-                        tries=rejection_tries, temperature=temperature, seed=seed + k, max_answer=max_answer, fmt=fmt)
-                for q, r, n_tries in zip(batch, results, tries):
-                    row = evaluate.sample_row(q, s, k, r)
+                        model, tokenizer, [q["question"] for q, _ in batch], [s["max_think"] for s in settings],
+                        wanted=[js for _, js in batch], tries=rejection_tries, temperature=temperature, seed=seed + k,
+                        max_answer=max_answer, fmt=fmt, cache_bytes=int(cache_gb * 2**30))
+                    done_now = [(q, j, results[i][j], tries[i][j]) for i, (q, js) in enumerate(batch) for j in js]
+                for q, j, r, n_tries in done_now:
+                    row = evaluate.sample_row(q, settings[j], k, r)
                     if n_tries is not None:
                         row["tries"] = n_tries
                     evaluate.append_line(fd, row)
                     new_rows.append(row)
-                bar.update(len(batch))
+                bar.update(len(done_now))
         bar.close()
     finally:
         os.close(fd)

@@ -64,6 +64,22 @@ def test_finished_rows_are_reported_at_once(smol, one_thread):
     assert order[:2] == [0, 0] and order[2:] == [1, 1]
 
 
+def test_only_runs_each_question_under_its_own_settings(smol, one_thread):
+    """only[i] limits question i to some settings: those come out as under all settings (greedy),
+    the others are not run (None), and a question with none is not decoded at all."""
+    model, tokenizer = smol
+    settings = SETTINGS[:5]
+    whole = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4)
+    only = [[1, 3], [], [4, 0, 2]]
+    finished = []
+    part = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, only=only,
+                                on_result=lambda i, j, k, r: finished.append((i, j)))
+    for i, wanted in enumerate(only):
+        for j in range(len(settings)):
+            assert part[i][j][0] == (whole[i][j][0] if j in wanted else None), (i, j)
+    assert sorted(finished) == sorted((i, j) for i, wanted in enumerate(only) for j in wanted)
+
+
 def test_memory_budget_splits_the_batch_or_refuses(smol, one_thread):
     model, tokenizer = smol
     settings = SETTINGS[:4]

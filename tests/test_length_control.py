@@ -25,36 +25,50 @@ def fake_result(thinking, closed=True):
 def test_rejection_sampling_redraws_only_what_does_not_fit(monkeypatch):
     calls = []
 
-    def fake_budget_force(model, tokenizer, questions, *, max_think, temperature, seed, **kwargs):
-        calls.append((list(questions), max_think, seed))
+    def fake_tree(model, tokenizer, questions, settings, *, temperature, seed, only, **kwargs):
+        calls.append((list(questions), [list(o) for o in only], [s["max_think"] for s in settings], seed))
         attempt = len(calls) - 1
-        # "short" fits at once; "medium" fits on the third draw; "long" never fits (cut at the cap)
-        lengths = {"short": 3, "medium": 10 if attempt < 2 else 5}
-        return [fake_result(lengths[q]) if q in lengths else fake_result(max_think, closed=False) for q in questions]
+        # "short" fits both budgets at once; "medium" thinks 10, then 6 (fits 8), then 3 (fits 4);
+        # "long" never fits (cut at each budget's stop)
+        lengths = {"short": 3, "medium": [10, 6, 3, 3][attempt], "long": 99}
+        out = []
+        for q, o in zip(questions, only):
+            cut = lambda j: settings[j]["max_think"]  # noqa: E731
+            out.append([[fake_result(lengths[q]) if lengths[q] < cut(j) else fake_result(cut(j), closed=False)]
+                        if j in o else [None] for j in range(len(settings))])
+        return out
 
-    monkeypatch.setattr(length_control.budget_force, "budget_force", fake_budget_force)
-    results, tries = length_control.rejection_sample(None, None, ["short", "medium", "long"], max_think=8, tries=4,
-                                               temperature=1.0, seed=7)
-    assert tries == [1, 3, 4]
-    assert [r["thinking_tokens"] for r in results] == [3, 5, 9]  # "long" keeps its last, cut draw
-    assert calls[0][0] == ["short", "medium", "long"] and calls[1][0] == ["medium", "long"] and calls[3][0] == ["long"]
-    assert {c[1] for c in calls} == {9}  # a draw is stopped one token past the budget
-    assert len({c[2] for c in calls}) == 4  # a new seed for every attempt
+    monkeypatch.setattr(length_control.budget_force, "budget_force_tree", fake_tree)
+    results, tries = length_control.rejection_sample(None, None, ["short", "medium", "long"], [8, 4], tries=4,
+                                                     temperature=1.0, seed=7)
+    assert tries == [[1, 1], [2, 3], [4, 4]]
+    assert [[r["thinking_tokens"] for r in per] for per in results] == [[3, 3], [6, 3], [9, 5]]  # "long": last, cut draws
+    # each attempt draws once per pending question, under the budgets it has not fit yet
+    assert [c[0] for c in calls] == [["short", "medium", "long"], ["medium", "long"], ["medium", "long"], ["long"]]
+    assert [c[1] for c in calls] == [[[0, 1]] * 3, [[0, 1]] * 2, [[1], [0, 1]], [[0, 1]]]
+    assert {tuple(c[2]) for c in calls} == {(9, 5)}  # a draw is stopped one token past each budget
+    assert len({c[3] for c in calls}) == 4  # a new seed for every attempt
 
 
 def test_rejection_sweep_on_the_model(smol, tmp_path, one_thread):
     model, tokenizer = smol
     questions = evaluate.to_questions([{"question": q, "answer": "5"} for q in QUESTIONS[:3]])
-    settings = [{"max_think": 6, "num_wait": 0, "min_think": 0}]
+    settings = [{"max_think": b, "num_wait": 0, "min_think": 0} for b in (3, 12)]
     rows = length_control.run_baseline(model, tokenizer, questions, settings, str(tmp_path / "s.jsonl"),
                                        temperature=1.0, max_answer=4, progress=False, rejection_tries=3)
-    assert len(rows) == 3 and all(1 <= r["tries"] <= 3 for r in rows)
+    assert len(rows) == 6 and all(1 <= r["tries"] <= 3 for r in rows)
     for r in rows:
-        fits = r["closed_itself"] and r["thinking_tokens"] <= 6
+        fits = r["closed_itself"] and r["thinking_tokens"] <= r["max_think"]
         assert fits or r["tries"] == 3  # only a question that never fit used every try
-        assert r["waits"] == 0 and r["thinking_tokens"] <= 7  # nothing forced but the stop past the budget
+        assert r["waits"] == 0 and r["thinking_tokens"] <= r["max_think"] + 1  # nothing forced but the stop past the budget
+    for q in questions:  # one draw serves both budgets: what fits 3 fits 12, so 12 never needs more draws
+        small, large = (next(r for r in rows if r["id"] == q["id"] and r["max_think"] == b) for b in (3, 12))
+        if small["closed_itself"] and small["thinking_tokens"] <= 3:
+            assert large["tries"] <= small["tries"]
+            if large["tries"] == small["tries"]:
+                assert large["response"] == small["response"]
     summary = evaluate.summarize(rows, questions, settings)
-    assert 1 <= summary["rows"][0]["avg_tries"] <= 3
+    assert all(1 <= row["avg_tries"] <= 3 for row in summary["rows"])
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -82,8 +96,9 @@ def test_conditional_control_states_the_budget_and_forces_nothing(monkeypatch, t
     settings = [{"max_think": b, "num_wait": 0, "min_think": 0} for b in (16, 32)]
     rows = length_control.run_baseline(None, None, questions, settings, str(tmp_path / "s.jsonl"), progress=False,
                                        budget_in_prompt=64)
-    assert [c[0] for c in calls] == [["What is 2 + 3?\n\nThink for at most 16 tokens."],
-                                     ["What is 2 + 3?\n\nThink for at most 32 tokens."]]
+    # one call: a row per (question, budget), each prompt stating its budget
+    assert [c[0] for c in calls] == [["What is 2 + 3?\n\nThink for at most 16 tokens.",
+                                      "What is 2 + 3?\n\nThink for at most 32 tokens."]]
     assert {c[1] for c in calls} == {64}  # the only cap is the safety net, not the stated budget
     assert all("num_wait" not in c[2] and "min_think" not in c[2] for c in calls)  # nothing forced
     assert [r["max_think"] for r in rows] == [16, 32] and rows[0]["question"] == "What is 2 + 3?"
