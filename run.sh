@@ -2,7 +2,7 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct
-#                             (~7-9 min on 2 idle cores without native bf16; docs/demo.md#time-per-stage)
+#                             (~7-10 min on 2 idle cores without native bf16; docs/demo.md#time-per-stage)
 #   bash run.sh smoke         the same chain on tiny sizes (~1.5 min; tests/test_demo.py runs it)
 #   bash run.sh ablations     the paper's comparisons in miniature, after the demo (scripts/ablations.sh)
 #   bash run.sh s1            the paper's recipe on GPUs (scripts/s1.sh; PROFILE=s1 bash run.sh does the same)

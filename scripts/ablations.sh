@@ -108,9 +108,10 @@ ablations() {
     fi
 
     # C. Length control on the demo's model at caps 16-128. Budget forcing is the demo's capping
-    #    sweep; rejection sampling draws at most 4 samples per budget (~4 min); conditional control
-    #    needs a model that has seen budgets in its prompts: the demo's model trained on its curated
-    #    rows, each stating its trace's length (~2 min), then the budget stated, nothing forced (~3 min).
+    #    sweep; rejection sampling draws each question at most 4 times, a draw serving every budget
+    #    it has not fit yet (~2 min); conditional control needs a model that has seen budgets in its
+    #    prompts: the demo's model trained on its curated rows, each stating its trace's length
+    #    (~2 min), then the budget stated, nothing forced, all budgets in one batch (~2 min).
     if ! fresh "$OUT/control-rejection/summary.json" "$trained/train_summary.json"; then
         banner "C. length control: rejection sampling (at most $tries draws)"
         rm -rf "$OUT/control-rejection"
