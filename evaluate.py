@@ -505,6 +505,9 @@ def check_args(args):
         raise ValueError("--samples > 1 needs --temperature > 0 (greedy samples are all the same)")
 
 
+# -----------------------------------------------------------------------------
+# 7. the run: prepare, generate (run_sweep: budget forcing), finish, save
+
 def run_config(args):
     """What a rerun must share with the run it resumes (run.json)."""
     return {k: getattr(args, k) for k in ("dataset", "question_field", "answer_field", "model", "format",
