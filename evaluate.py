@@ -370,8 +370,6 @@ def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None, main
                "control": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"] for g in gens) / len(gens)}
         if samples > 1:
             row["sample_accuracy"] = sum(g["correct"] for g in gens) / len(gens)
-        if "tries" in gens[0]:  # rejection sampling: what meeting the budget cost
-            row["avg_tries"] = sum(g["tries"] for g in gens) / len(gens)
         table.append(row)
     a_min = min(s["min_think"] for s in main) if a_min is None else a_min
     a_max = max(s["max_think"] for s in main) if a_max is None else a_max
@@ -411,8 +409,7 @@ def format_table(summary):
     lines = [f"{'setting':<{width}} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
     for r in summary["rows"]:
         lines.append(f"{r['setting']:<{width}} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
-                     f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%"
-                     + (f"  {r['avg_tries']:.2f} tries" if "avg_tries" in r else ""))
+                     f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%")
     m = summary["metrics"]
     scaling = "n/a (one point)" if m["scaling"] is None else f"{m['scaling']:.3g} accuracy/token"
     lines.append(f"Control {100 * m['control']:.1f}% (a in [{m['a_min']}, {m['a_max']}])  "
@@ -423,6 +420,16 @@ def format_table(summary):
 # -----------------------------------------------------------------------------
 # 6. command line
 
+def add_sweep_flags(parser):
+    """The flags of one sweep: the command line's main sweep, and each --also string."""
+    parser.add_argument("--max-think", type=int, nargs="+", default=[1024], help="thinking caps to sweep")
+    parser.add_argument("--num-wait", type=int, nargs="+", default=[0], help="numbers of forced Waits to sweep")
+    parser.add_argument("--min-think", type=int, nargs="+", default=[0], help="minimum thinking tokens to sweep")
+    parser.add_argument("--wait-str", nargs="+", default=["Wait"],
+                        help="what budget forcing appends to extend thinking, one or several to sweep ('': nothing, "
+                             "the end of thinking is only refused)")
+
+
 def build_parser(description=__doc__):
     parser = argparse.ArgumentParser(description=description.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -432,13 +439,8 @@ def build_parser(description=__doc__):
     parser.add_argument("--answer-field", default=None, help="reference-answer column of a local file (default: answer)")
     parser.add_argument("--model", default=None, help="hub id, local folder or .gguf file (default: embedded SmolLM2-135M-Instruct)")
     parser.add_argument("--out", default="runs/eval", help="output folder; rerunning the same command resumes")
-    parser.add_argument("--max-think", type=int, nargs="+", default=[1024], help="thinking caps to sweep")
-    parser.add_argument("--num-wait", type=int, nargs="+", default=[0], help="numbers of forced Waits to sweep")
-    parser.add_argument("--min-think", type=int, nargs="+", default=[0], help="minimum thinking tokens to sweep")
+    add_sweep_flags(parser)
     parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
-    parser.add_argument("--wait-str", nargs="+", default=["Wait"],
-                        help="what budget forcing appends to extend thinking, one or several to sweep ('': nothing, "
-                             "the end of thinking is only refused)")
     parser.add_argument("--also", action="append", default=[], metavar="'SWEEP FLAGS'",
                         help="another sweep in the same run and decode trees, its --max-think/--num-wait/--min-think/"
                              "--wait-str in one string (repeatable); its settings get table rows but stay out of the "
@@ -463,9 +465,7 @@ def parse_args(argv=None, parser=None):
     parser = parser or build_parser()
     args = parser.parse_args(argv)
     sweep = argparse.ArgumentParser(prog="--also", add_help=False, exit_on_error=False)
-    for flag in ("--max-think", "--num-wait", "--min-think", "--wait-str"):
-        action = next(a for a in parser._actions if flag in a.option_strings)
-        sweep.add_argument(flag, type=action.type, nargs="+", default=action.default)
+    add_sweep_flags(sweep)
     args.also_sweeps = []
     for text in args.also:
         try:
@@ -505,10 +505,19 @@ def check_args(args):
         raise ValueError("--samples > 1 needs --temperature > 0 (greedy samples are all the same)")
 
 
-def evaluate(args, generate=None, length_control="budget forcing", run_config=None):
-    """The whole run; returns the summary (on the main process; None on the others). generate
-    makes the samples (default: run_sweep, budget forcing); demo/length_control.py passes the
-    paper's baselines, recorded as length_control and in run.json (run_config)."""
+# -----------------------------------------------------------------------------
+# 7. the run: prepare, generate (run_sweep: budget forcing), finish, save
+
+def run_config(args):
+    """What a rerun must share with the run it resumes (run.json)."""
+    return {k: getattr(args, k) for k in ("dataset", "question_field", "answer_field", "model", "format",
+                                          "temperature", "max_answer", "seed")}
+
+
+def prepare(args, config):
+    """Everything before generating, for any generator: check the flags, load the questions, list the
+    settings, prepare --out (run.json holds `config`: a rerun resumes only the same run) and find
+    this process's questions that still miss generations. Returns them in a dict."""
     check_args(args)
     questions, unanswered = drop_unanswered(load_questions(args.dataset, args.question_field, args.answer_field,
                                                            args.seed, strict=args.strict))
@@ -529,9 +538,7 @@ def evaluate(args, generate=None, length_control="budget forcing", run_config=No
                   f"({', '.join(unanswered[:10])}{', ...' if len(unanswered) > 10 else ''}); "
                   "--strict refuses such a file", file=sys.stderr)
         os.makedirs(args.out, exist_ok=True)
-        check_run_config(args.out, {k: getattr(args, k) for k in (
-            "dataset", "question_field", "answer_field", "model", "format", "temperature", "max_answer",
-            "seed")} | (run_config or {}))
+        check_run_config(args.out, config)
         drop_torn_tail(out_path)
     state.wait_for_everyone()
 
@@ -540,28 +547,47 @@ def evaluate(args, generate=None, length_control="budget forcing", run_config=No
     with state.split_between_processes(questions) as mine:
         todo = [q for q in mine if any(sample_key({**q, **s, "sample": k}) not in done
                                        for s in settings for k in range(args.samples))]
-    if todo:  # a finished run reruns without loading the model
-        model, tokenizer = budget_force.load_model(args.model)
-        model.to(state.device)
-        (generate or run_sweep)(model, tokenizer, todo, settings, out_path, samples=args.samples,
-                                batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
-                                max_answer=args.max_answer, seed=args.seed, done=done,
-                                progress=state.is_local_main_process, cache_gb=args.cache_gb)
-    state.wait_for_everyone()
-    if not state.is_main_process:
-        return None
+    return {"questions": questions, "unanswered": unanswered, "main": main, "settings": settings,
+            "state": state, "out_path": out_path, "done": done, "todo": todo}
 
-    # Gather: every process appended to the same file, so the main process reads it back whole.
-    summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max, main)
+
+def finish(args, plan):
+    """After generating: wait for every process, then summarize samples.jsonl on the main process
+    (every process appended to it, so it reads it back whole). Returns the summary; None on the others."""
+    plan["state"].wait_for_everyone()
+    if not plan["state"].is_main_process:
+        return None
+    summary = summarize(read_samples(plan["out_path"]), plan["questions"], plan["settings"], args.samples,
+                        args.a_min, args.a_max, plan["main"])
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
-                         "samples": args.samples, "temperature": args.temperature, "format": args.format,
-                         "length_control": length_control}
+                         "samples": args.samples, "temperature": args.temperature, "format": args.format}
+    unanswered = plan["unanswered"]
     summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
+    return summary
+
+
+def save(args, summary):
+    """summary.json and scaling.png in --out, and the table on stdout."""
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
     plot_scaling(summary, os.path.join(args.out, "scaling.png"), title=os.path.basename(args.dataset))
     print(format_table(summary))
-    print(f"wrote {out_path}, summary.json and scaling.png in {args.out}")
+    print(f"wrote {os.path.join(args.out, 'samples.jsonl')}, summary.json and scaling.png in {args.out}")
+
+
+def evaluate(args):
+    """The whole run with budget forcing; returns the summary (on the main process; None on the others)."""
+    plan = prepare(args, run_config(args))
+    if plan["todo"]:  # a finished run reruns without loading the model
+        model, tokenizer = budget_force.load_model(args.model)
+        model.to(plan["state"].device)
+        run_sweep(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
+                  batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
+                  max_answer=args.max_answer, seed=args.seed, done=plan["done"],
+                  progress=plan["state"].is_local_main_process, cache_gb=args.cache_gb)
+    summary = finish(args, plan)
+    if summary is not None:
+        save(args, summary)
     return summary
 
 

@@ -2,7 +2,7 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct
-#                             (~7-10 min on 2 idle cores without native bf16; docs/demo.md#time-per-stage)
+#                             (about 7-10 minutes on 2 CPU cores; per stage: docs/demo.md#time-per-stage)
 #   bash run.sh smoke         the same chain on tiny sizes (~1.5 min; tests/test_demo.py runs it)
 #   bash run.sh ablations     the paper's comparisons in miniature, after the demo (scripts/ablations.sh)
 #   bash run.sh s1            the paper's recipe on GPUs (scripts/s1.sh; PROFILE=s1 bash run.sh does the same)
@@ -118,11 +118,11 @@ demo() {
     fi
 
     # 2. Difficulty attempts (§2: drop what the base model solves without long thinking; ~20 s): the
-    # base model answers 128 of the ~560 pool questions with one thinking token (R1
+    # base model answers 128 of the 539 pool questions with one thinking token (R1
     # delimiters: under s1's the base model ends its turn without answering), graded against the
     # pool's `attempt`. The paper ran Qwen2.5-7B/32B-Instruct on all 59K.
     if want attempts && ! fresh "$OUT/attempts/summary.json" "$pool"; then
-        banner "2/6 difficulty attempts: evaluate.py, the base model without thinking"
+        banner "2/6 difficulty attempts: evaluate.py, the base model with one thinking token"
         fresh "$OUT/attempts/run.json" "$pool" || rm -rf "$OUT/attempts"  # attempts at an older pool
         timed attempts "$PYTHON" evaluate.py --model "$MODEL" --dataset "$pool" --answer-field attempt \
             --limit $attempt_limit --format r1 --max-think 1 --max-answer 12 --batch-size 64 --out "$OUT/attempts"
@@ -130,7 +130,7 @@ demo() {
 
     # 3. Curation (§2: quality, difficulty, diversity; ~5 s): drop rows with missing fields or
     # figures, questions the base model solved, questions sharing an 8-gram with the eval set, exact
-    # and near duplicates; then Algorithm 1 keeps 384 of ~530 (s1: 1,000 of 59K): a domain uniformly,
+    # and near duplicates; then Algorithm 1 keeps 384 of the 522 left (s1: 1,000 of 59K): a domain uniformly,
     # then a question with probability 2^-rank by thinking length, longest first.
     if want curate && ! fresh "$curated" "$pool" "$OUT/attempts/summary.json"; then
         banner "3/6 curation: curate.py"

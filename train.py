@@ -55,7 +55,7 @@ ATTEMPT_FIELDS = ("deepseek_attempt", "attempt")
 
 
 # ---------------------------------------------------------------------------------------------
-# Model loading (the loader every script in this repository shares)
+# Model loader: copied in each stage script so each file stands alone; keep the copies identical.
 # ---------------------------------------------------------------------------------------------
 def resolve_model(model):
     """--model value -> (hub id or folder, gguf file name or None). None means the embedded model."""
@@ -425,11 +425,11 @@ def train(args, clock=time.time):
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     steps_per_epoch = math.ceil(len(examples) / args.batch_size)
     total_steps = min(args.epochs * steps_per_epoch, args.max_steps or math.inf)
-    budget = args.max_minutes * 60 if args.max_minutes else None
+    time_limit_s = args.max_minutes * 60 if args.max_minutes else None
     accum = math.ceil(math.ceil(args.batch_size / args.micro_batch_size) / accelerator.num_processes)
     log(f"{total_steps} steps ({steps_per_epoch} per epoch), global batch {args.batch_size} = "
         f"{accelerator.num_processes} process(es) x {accum} micro-batches of <= {args.micro_batch_size}"
-        + (f", stopping after {args.max_minutes} minutes" if budget else ""))
+        + (f", stopping after {args.max_minutes} minutes" if time_limit_s else ""))
 
     model, optimizer = prepare_model(args, accelerator)
     run_key = {"examples": len(examples), "batch_size": args.batch_size, "seed": args.seed, "total_steps": total_steps}
@@ -441,12 +441,12 @@ def train(args, clock=time.time):
     bar = tqdm(total=total_steps, initial=step, disable=not main, desc="train", dynamic_ncols=True)
     loss_value, tokens_seen, start = float("nan"), 0, clock() - elapsed
     session_start, cpu_start = clock(), time.process_time()  # this session only (a resumed run starts anew)
-    while step < total_steps and (budget is None or elapsed < budget):
+    while step < total_steps and (time_limit_s is None or elapsed < time_limit_s):
         epoch, index = divmod(step, steps_per_epoch)
         batch = epoch_batches(len(examples), args.batch_size, epoch, args.seed)[index]
         progress = (step + 0.5) / total_steps
-        if budget:  # under --max-minutes the schedule follows the clock
-            progress = max(progress, elapsed / budget)
+        if time_limit_s:  # under --max-minutes the schedule follows the clock
+            progress = max(progress, elapsed / time_limit_s)
         lr = get_lr(progress, args.lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
@@ -462,7 +462,7 @@ def train(args, clock=time.time):
         n_tokens = sum(lengths[i] for i in batch)
         tokens_seen += n_tokens
         elapsed = now - start
-        if budget:  # every process must stop at the same step: use the slowest clock
+        if time_limit_s:  # every process must stop at the same step: use the slowest clock
             elapsed = accelerator.reduce(torch.tensor(elapsed, device=accelerator.device), "max").item()
         record = {"step": step, "epoch": epoch + (index + 1) / steps_per_epoch, "loss": round(loss_value, 5),
                   "lr": lr, "grad_norm": round(float(grad_norm), 4), "tokens": n_tokens,

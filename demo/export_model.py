@@ -5,8 +5,8 @@ cores, four times per demo); the folder loads in about a second. Same weights: t
 dequantized to float32 on load, and float32 is what is saved.
 
 --no-system-prompt: SmolLM2's chat template puts a default system message ("You are a helpful AI
-assistant named SmolLM, ...", 21 tokens) in front of every chat. In the demo that is ~1/5 of each
-training example's tokens, paid for in every step and every generation; the exported template leaves
+assistant named SmolLM, ...", 21 tokens) in front of every chat. In the demo that is 21 of each
+training example's ~130 tokens, paid for in every step and every generation; the exported template leaves
 it out (a chat that brings its own system message is unchanged). Training, evaluation and the base
 model's attempts all use the exported template, so they stay consistent.
 

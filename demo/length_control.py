@@ -132,18 +132,52 @@ def check_args(args):
                          f"{max(args.max_think)}: make it larger")
 
 
+def add_tries(summary, samples, questions, n_samples=1):
+    """What meeting each budget cost rejection sampling: avg_tries in each summary row, over the
+    generations of its questions (samples: samples.jsonl's rows, which record `tries`)."""
+    by_key = {evaluate.sample_key(r): r for r in samples}
+    for row in summary["rows"]:
+        tries = [by_key[evaluate.sample_key({**q, **row, "sample": k})]["tries"]
+                 for q in questions for k in range(n_samples)]
+        row["avg_tries"] = sum(tries) / len(tries)
+    return summary
+
+
+def run(args):
+    """evaluate.evaluate with a baseline in place of budget forcing: the same questions, resume,
+    summary.json and metrics (evaluate.prepare, finish and save around run_baseline). Returns the
+    summary (None on processes other than the main one)."""
+    if args.rejection_tries:
+        name, config = f"rejection sampling, <= {args.rejection_tries} tries", {"rejection_tries": args.rejection_tries}
+    else:
+        name = f"conditional: budget stated in the prompt, nothing forced (cut at {args.budget_in_prompt})"
+        config = {"budget_in_prompt": args.budget_in_prompt}
+    plan = evaluate.prepare(args, evaluate.run_config(args) | config)
+    if plan["todo"]:
+        model, tokenizer = budget_force.load_model(args.model)
+        model.to(plan["state"].device)
+        run_baseline(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
+                     batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
+                     max_answer=args.max_answer, seed=args.seed, done=plan["done"],
+                     progress=plan["state"].is_local_main_process, rejection_tries=args.rejection_tries,
+                     budget_in_prompt=args.budget_in_prompt, cache_gb=args.cache_gb)
+    summary = evaluate.finish(args, plan)
+    if summary is None:
+        return None
+    summary["config"]["length_control"] = name
+    if args.rejection_tries:
+        add_tries(summary, evaluate.read_samples(plan["out_path"]), plan["questions"], args.samples)
+    evaluate.save(args, summary)
+    if args.rejection_tries:
+        print("average tries: " + ", ".join(f"{r['max_think']}: {r['avg_tries']:.2f}" for r in summary["rows"]))
+    return summary
+
+
 def main(argv=None):
     args = parse_args(argv)
     try:
         check_args(args)
-        if args.rejection_tries:
-            name, config = f"rejection sampling, <= {args.rejection_tries} tries", {"rejection_tries": args.rejection_tries}
-        else:
-            name = f"conditional: budget stated in the prompt, nothing forced (cut at {args.budget_in_prompt})"
-            config = {"budget_in_prompt": args.budget_in_prompt}
-        generate = lambda *a, **kw: run_baseline(*a, rejection_tries=args.rejection_tries,  # noqa: E731
-                                                 budget_in_prompt=args.budget_in_prompt, **kw)
-        evaluate.evaluate(args, generate=generate, length_control=name, run_config=config)
+        run(args)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

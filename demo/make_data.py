@@ -8,9 +8,8 @@ a 135M model on a laptop CPU, so this script writes a small stand-in, generated 
 - two domains a 135M model can learn in a few minutes and where *thinking longer helps*, because
   the answer is the end of a procedure with one step per digit: addition (right to left with the
   carry on every line) and counting one digit in a long number (a quick tally, left to right);
-  subtraction and multiplication were dropped to fit the CPU time budget;
 - thinking traces that carry the partial result forward on every line, so the model never has to
-  reverse digits at the end (a measured run of addition went 0% -> 84% as the budget grew);
+  reverse digits at the end;
 - in some traces, a more careful second pass after the first ("Wait, ..."), what a forced "Wait"
   can trigger (paper §3.1): counting again with a running count (the quick tally's total is its
   weak point), adding each column again in two steps; three in four long questions check
@@ -51,8 +50,8 @@ RESTATE_SHARE = 0.5  # of those, traces that say "Wait" once more after the verd
 def addition(a, b, slip=None):
     """A + B, right to left, one line per column: `8+7+1=16 c1:616` = the column sum with the
     incoming carry, the outgoing carry, and the result so far, so the last line already holds the
-    answer in reading order (no digit reversal at the end; without the explicit carry on each line
-    most errors were a dropped or spurious final carry). The check adds each column again in two
+    answer in reading order (no digit reversal at the end, and no carry kept in mind: a carry
+    dropped or made up is the commonest error otherwise). The check adds each column again in two
     steps, `8+7=15, 15+1=16 c1:616`: the trained model's slips are mostly three-number sums with
     the carry, and two two-number sums are easier than one three-number sum."""
     procedure, check = [], []
@@ -80,10 +79,10 @@ def counting(digit, number, slip=None):
     left to right, one line per digit with the decision only (`7 no`, `2 yes`), then the total of
     the yes lines (`total 2`): short, and its total is where it goes wrong (the trained model's
     commonest counting error: every line right, the total off). The check counts again left to
-    right with a running count on every line (`2 yes 1`), so its last line is the answer. (Counting
-    again from the right was tried: the model misreads a number backwards, 80% -> 33%; counting
-    in groups of three was not learnt from ~30 traces.) Digits, not letters: the tokenizer splits
-    digits one per token, while a 135M model cannot spell words (2/20 right in a few-shot probe)."""
+    right with a running count on every line (`2 yes 1`), so its last line is the answer (checks
+    that did worse: docs/demo.md#how-the-design-was-reached). Digits, not letters: the tokenizer
+    splits digits one per token, while a 135M model cannot spell words (2/20 right in a few-shot
+    probe)."""
     procedure, check, count = [], [], 0
     for ch in number:
         count += ch == digit

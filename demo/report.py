@@ -13,8 +13,8 @@ Reads what run.sh's stages wrote under --run (default runs/demo) and prints
   adherence:  base vs trained model following the format unforced: the base model from
               demo/adherence.py, the trained one from its unforced generations at the extension cap.
 evaluate.py writes all of these settings in one run (eval/, one decode tree per batch of
-questions); the report splits them into the sweeps above (a run whose eval/ holds no Waits is an
-older one: its eval-wait/, eval-hmm/ and eval-nostring/ folders are read instead).
+questions); the report splits them into the sweeps above: capping, and extending with Wait, with
+Hmm and with nothing.
 Also writes the same numbers to <run>/results.json and the curve to <run>/scaling.png.
 
     python demo/report.py --run runs/demo
@@ -66,24 +66,24 @@ def scaling_table(samples, eval_rows, wait_str="Wait"):
 ANSWER_LINE = re.compile(r"^\s*answer\s*:", re.IGNORECASE | re.MULTILINE)
 ANSWER_DELIMITER = "<|im_start|>answer"
 
-# The extension sweeps: name (an older run's folder) -> the string that replaced the end of thinking.
-WAIT_SWEEPS = {"eval-wait": "Wait", "eval-hmm": "Hmm", "eval-nostring": "(none)"}
-SWEEP_OF_WAIT_STR = {"Wait": "eval-wait", "Hmm": "eval-hmm", "": "eval-nostring"}
+# The extension sweeps: name -> the string that replaced an attempt to end thinking ('' in
+# samples.jsonl: nothing, the end is only refused).
+WAIT_SWEEPS = {"extend-wait": "Wait", "extend-hmm": "Hmm", "extend-nothing": "(none)"}
+SWEEP_OF_WAIT_STR = {"Wait": "extend-wait", "Hmm": "extend-hmm", "": "extend-nothing"}
 
 
 def split_sweeps(run):
-    """{sweep name: samples}: "eval" (capping: no Wait, below the extension cap) and the
-    extension sweeps (the extension cap: its unforced run and each wait string's Waits)."""
+    """{sweep name: samples}: "capping" (no Wait, below the extension cap) and the extension
+    sweeps (the extension cap, the largest with Waits: its unforced run and each string's Waits).
+    Without Waits every setting is capping."""
     samples = read_jsonl(os.path.join(run, "eval", "samples.jsonl"))
     cap = max((s["max_think"] for s in samples if s["num_wait"]), default=None)
-    if cap is None:  # an older run: capping in eval/, each extension sweep in its own folder
-        return {"eval": samples, **{sweep: read_jsonl(os.path.join(run, sweep, "samples.jsonl")) for sweep in WAIT_SWEEPS}}
-    sweeps = {"eval": [], **{sweep: [] for sweep in WAIT_SWEEPS}}
+    sweeps = {"capping": [], **{sweep: [] for sweep in WAIT_SWEEPS}}
     for s in samples:
         if s["max_think"] != cap:
-            sweeps["eval"].append(s)
+            sweeps["capping"].append(s)
         elif not s["num_wait"]:
-            sweeps["eval-wait"].append(s)  # the unforced run at the cap: the reference for every string
+            sweeps["extend-wait"].append(s)  # the unforced run at the cap: the reference for every string
         elif s.get("wait_str", "Wait") in SWEEP_OF_WAIT_STR:
             sweeps[SWEEP_OF_WAIT_STR[s.get("wait_str", "Wait")]].append(s)
     return sweeps
@@ -129,8 +129,8 @@ def plot_extension(table, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    cap = sorted((r for r in table if not r["num_wait"] and r["sweep"] == "eval"), key=lambda r: r["avg_thinking_tokens"])
-    wait = sorted((r for r in table if r["sweep"] == "eval-wait"), key=lambda r: r["num_wait"])
+    cap = sorted((r for r in table if not r["num_wait"] and r["sweep"] == "capping"), key=lambda r: r["avg_thinking_tokens"])
+    wait = sorted((r for r in table if r["sweep"] == "extend-wait"), key=lambda r: r["num_wait"])
     series = [(cap, "o-", "capping (max_think)", lambda r: str(r["max_think"]), (4, -10)),
               (wait, "s-", "extension (forced Wait)", lambda r: f"{r['num_wait']}w", (4, 5))]
     for rows, style, label, name, offset in series:
@@ -140,7 +140,7 @@ def plot_extension(table, path):
                 ax.annotate(name(r), (r["avg_thinking_tokens"], 100 * r["accuracy"]), textcoords="offset points",
                             xytext=offset, fontsize=8)
     for r in table:
-        if r["sweep"] in ("eval-hmm", "eval-nostring"):
+        if r["sweep"] in ("extend-hmm", "extend-nothing"):
             ax.plot(r["avg_thinking_tokens"], 100 * r["accuracy"], "^", label=f"{r['num_wait']}x {r['wait_str']!s}")
     ax.set_xlabel("average thinking tokens")
     ax.set_ylabel("accuracy (%)")
@@ -178,7 +178,7 @@ def format_report(results):
                        + "".join(f" {100 * r['domains'].get(d, 0):>10.0f}%" for d in domains))
     for sweep, effects in (results.get("wait_effect") or {}).items():
         for e in effects:
-            out.append(f"  {sweep}: {e['num_wait']} x {WAIT_SWEEPS[sweep]}: fixed {e['fixed']} of {e['wrong_before']} wrong, "
+            out.append(f"  {e['num_wait']} x {WAIT_SWEEPS[sweep]}: fixed {e['fixed']} of {e['wrong_before']} wrong, "
                        f"broke {e['broken']} of {e['right_before']} right, +{e['extra_thinking_tokens']:.0f} thinking tokens")
     m = results.get("metrics")
     if m:
@@ -187,7 +187,8 @@ def format_report(results):
                    f"Performance {100 * m['performance']:.1f}%")
     ad = results.get("adherence")
     if ad:
-        out.append(f"format adherence, unforced (base: demo/adherence.py, cap {ad['max_think']}; trained: eval-wait, no Wait):")
+        out.append(f"format adherence, unforced (base: demo/adherence.py, cap {ad['max_think']}; "
+                   "trained: its generations without Wait at the extension cap):")
         for name, s in ad["models"].items():
             out.append(f"  {name:<24} closed thinking itself and wrote 'Answer:' in {s['adherent']}/{s['n']} "
                        f"({100 * s['adherent'] / s['n']:.0f}%), correct {100 * s['correct'] / s['n']:.0f}%")
@@ -203,19 +204,19 @@ def main(argv=None):
     summary = read_json(os.path.join(run, "eval", "summary.json"))
     eval_rows = read_jsonl(args.eval_data or os.path.join(run, "data", "eval.jsonl"))
     sweeps = split_sweeps(run)
-    table = [{**r, "sweep": "eval"} for r in scaling_table(sweeps["eval"], eval_rows)]
+    table = [{**r, "sweep": "capping"} for r in scaling_table(sweeps["capping"], eval_rows)]
     effects, wait_samples = {}, {}
     for sweep, wait_str in WAIT_SWEEPS.items():
         wait_samples[sweep] = sweeps[sweep]
         table += [{**r, "sweep": sweep} for r in scaling_table(wait_samples[sweep], eval_rows, wait_str)
-                  if sweep == "eval-wait" or r["num_wait"]]  # one row without Waits is enough
-    reference = [s for s in wait_samples["eval-wait"] if s["num_wait"] == 0]  # the same cap, no Wait
+                  if sweep == "extend-wait" or r["num_wait"]]  # one row without Waits is enough
+    reference = [s for s in wait_samples["extend-wait"] if s["num_wait"] == 0]  # the same cap, no Wait
     for sweep, samples in wait_samples.items():
         if samples and reference:
             effects[sweep] = wait_effect(samples, reference)
     adherence = read_json(os.path.join(run, "eval", "adherence.json"))
-    if adherence and wait_samples["eval-wait"]:
-        adherence["models"]["trained"] = trained_adherence(wait_samples["eval-wait"])
+    if adherence and wait_samples["extend-wait"]:
+        adherence["models"]["trained"] = trained_adherence(wait_samples["extend-wait"])
     results = {
         "curation": read_json(os.path.join(run, "curated", "s1k.report.json")),
         "training": read_json(os.path.join(run, "train", "train_summary.json")),

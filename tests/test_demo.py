@@ -241,8 +241,8 @@ def test_smoke_chain(smoke_run):
         (8, 0, "Wait"), (32, 0, "Wait"), (48, 0, "Wait"), (48, 1, "Wait"), (48, 1, "Hmm"), (48, 1, "")}
     assert all(row["avg_thinking_tokens"] <= row["max_think"] for row in summary["rows"])
     results = json.load(open(out / "results.json"))
-    assert {"eval", "eval-wait", "eval-hmm", "eval-nostring"} == {r["sweep"] for r in results["scaling"]}
-    assert set(results["wait_effect"]) == {"eval-wait", "eval-hmm", "eval-nostring"}
+    assert {"capping", "extend-wait", "extend-hmm", "extend-nothing"} == {r["sweep"] for r in results["scaling"]}
+    assert set(results["wait_effect"]) == {"extend-wait", "extend-hmm", "extend-nothing"}
     assert set(results["adherence"]["models"]) == {"base", "trained"}
     assert "test-time scaling" in r.stdout and "format adherence" in r.stdout and "fixed" in r.stdout
     # a rerun finds every output fresh and only prints the report

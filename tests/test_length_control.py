@@ -67,8 +67,21 @@ def test_rejection_sweep_on_the_model(smol, tmp_path, one_thread):
             assert large["tries"] <= small["tries"]
             if large["tries"] == small["tries"]:
                 assert large["response"] == small["response"]
-    summary = evaluate.summarize(rows, questions, settings)
-    assert all(1 <= row["avg_tries"] <= 3 for row in summary["rows"])
+    summary = length_control.add_tries(evaluate.summarize(rows, questions, settings), rows, questions)
+    for row, s in zip(summary["rows"], settings):
+        tries = [r["tries"] for r in rows if r["max_think"] == s["max_think"]]
+        assert row["avg_tries"] == sum(tries) / len(tries)
+
+
+def test_add_tries_averages_each_budgets_own_generations():
+    questions = evaluate.to_questions([{"question": "a", "answer": "1"}, {"question": "b", "answer": "2"}])
+    settings = [{"max_think": b, "num_wait": 0, "min_think": 0} for b in (4, 8, 16)]
+    tries = {4: (1, 4), 8: (2, 2), 16: (9, 9)}
+    samples = [{"id": q["id"], **s, "sample": 0, "tries": tries[s["max_think"]][i]}
+               for s in settings for i, q in enumerate(questions)]
+    summary = {"rows": [{"setting": evaluate.setting_name(s), **s} for s in settings[:2]]}  # 16 is not in this run
+    length_control.add_tries(summary, samples, questions)
+    assert [r["avg_tries"] for r in summary["rows"]] == [2.5, 2.0]
 
 
 @pytest.mark.parametrize("flags, message", [
