@@ -94,26 +94,30 @@ def test_context_falls_back_to_a_sane_tokenizer_limit():
 
 
 def test_evaluate_refuses_an_overflowing_sweep_in_one_line_and_prints_its_plan_once(smol_dir, tmp_path):
+    """Every question is checked before any is generated: here the short one, first in its own
+    batch, would fit; the long one, in the second batch, would not."""
     data = tmp_path / "q.jsonl"
-    data.write_text("".join(json.dumps({"question": q, "answer": "4"}) + "\n" for q in ("What is 2+2?", "And 3+1?")))
+    questions = ("What is 2+2?", "What is 2+2? " * 40)
+    data.write_text("".join(json.dumps({"question": q, "answer": "4"}) + "\n" for q in questions))
     base = [sys.executable, os.path.join(ROOT, "evaluate.py"), "--dataset", str(data), "--model", smol_dir,
-            "--max-answer", "2"]
-    refused = subprocess.run(base + ["--max-think", "2", "8192", "--out", str(tmp_path / "long")], capture_output=True,
+            "--max-answer", "2", "--batch-size", "1"]
+    refused = subprocess.run(base + ["--max-think", "2", "8100", "--out", str(tmp_path / "long")], capture_output=True,
                              text=True, timeout=600, cwd=ROOT)
     assert refused.returncode == 2
-    assert re.fullmatch(r"error: a prompt of \d+ tokens \+ max_think 8192 .* over the model's context of 8192 "
+    assert re.fullmatch(r"error: a prompt of \d+ tokens \+ max_think 8100 .* over the model's context of 8192 "
                         r"\(max_position_embeddings\); the largest max_think that fits is \d+ \(nothing was generated\)",
                         refused.stderr.strip().splitlines()[-1])  # after the loading bar
     assert "Traceback" not in refused.stderr
-    assert not (tmp_path / "long" / "samples.jsonl").exists() or not (tmp_path / "long" / "samples.jsonl").read_text()
-    # A budget of about one row (SmolLM2: 46,080 bytes a token, rows of ~50 tokens): one setting per tree.
-    ran = subprocess.run(base + ["--max-think", "2", "4", "--cache-gb", "0.0025", "--out", str(tmp_path / "grouped")],
+    samples = tmp_path / "long" / "samples.jsonl"
+    assert not samples.exists() or not samples.read_text()
+    # A budget of about one row (SmolLM2: 46,080 bytes a token, rows of ~50 tokens): one setting a tree.
+    ran = subprocess.run(base + ["--max-think", "2", "4", "--limit", "1", "--cache-gb", "0.0025", "--out", str(tmp_path / "grouped")],
                          capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert ran.returncode == 0, ran.stderr
     plans = [line for line in ran.stderr.splitlines() if line.startswith("decode-tree plan:")]
     assert len(plans) == 1 and plans[0].startswith("decode-tree plan: 2 groups of settings: 1 setting (max_think 4), "
                                                    "1 question per tree"), plans
-    assert len(evaluate.read_samples(tmp_path / "grouped" / "samples.jsonl")) == 4
+    assert len(evaluate.read_samples(tmp_path / "grouped" / "samples.jsonl")) == 2
 
 
 # -----------------------------------------------------------------------------
