@@ -677,9 +677,8 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     generator = torch.Generator().manual_seed(seed)
     for group, per_tree in zip(plan.groups, plan.per_tree):
         local = {j: n for n, j in enumerate(group)}  # setting index -> its index among the group's forcers
-        mine = [i for i in range(len(questions)) if any(j in local for j in only[i])]
-        for start in range(0, len(mine), per_tree):
-            chunk = mine[start:start + per_tree]
+        for start in range(0, len(questions), per_tree):
+            chunk = range(start, min(start + per_tree, len(questions)))
 
             def report(i, j, k, state, chunk=chunk, group=group):
                 i, j = chunk[i], group[j]
