@@ -49,8 +49,8 @@ s1_recipe() {
     # first), then extrapolation by suppressing the end of thinking 0-6 times ("Wait") under a
     # 30K cap: prompt + cap + delimiter + answer must fit Qwen2.5's 32,768-token context (evaluate.py
     # refuses a sweep that does not), and 30000 + 517 leaves 2,251 tokens for the prompt (MATH500's
-    # longest is ~950). The s1 repository used 32000 and let vLLM cut the answer at the context's
-    # end. Data-parallel over the GPUs (each process holds the whole model). Hours, not minutes.
+    # longest is ~950). The s1 repository's 32000 gave the answer whatever room the context had left
+    # (vLLM). Data-parallel over the GPUs (each process holds the whole model). Hours, not minutes.
     # The decode tree's plan on one 80 GB GPU: docs/reference.md (tests/test_fit.py checks it).
     if want eval; then
         local ds
