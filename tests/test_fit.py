@@ -166,8 +166,9 @@ def test_s1_sweeps_fit_qwen25_32b_on_an_80gb_gpu():
         return bf.plan_tree([s["max_think"] + CLOSING + args.max_answer for s in settings], prompt, args.batch_size,
                             args.samples, per_token, budget)
 
-    # The caps: one tree of all five for prompts up to 1,097 tokens (11.85 GiB at 1,000), two
+    # The caps: one tree of all five for prompts up to 1,096 tokens (11.85 GiB at 1,000), two
     # groups (the four longest, then 512) up to the longest prompt; never refused.
+    assert [len(plan(caps, cap_settings, prompt).groups) for prompt in (1096, 1097)] == [1, 2]
     one = plan(caps, cap_settings, 1000)
     assert one.groups == [[0, 1, 2, 3, 4]] and one.per_tree == [1] and one.bytes_per_question[0] <= budget
     two = plan(caps, cap_settings, longest)
