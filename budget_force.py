@@ -408,7 +408,9 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
                           think_end=think_end, seed=seed, model=model)
     prompts = [build_prompt(tokenizer, q, fmt, think_start) for q in questions]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else forcer.eot_id
-    prompt_ids, prompt_mask = left_pad([encode(tokenizer, p) for p in prompts], pad_id)
+    encoded = [encode(tokenizer, p) for p in prompts]
+    check_context(model, tokenizer, list(map(len, encoded)), [forcer])
+    prompt_ids, prompt_mask = left_pad(encoded, pad_id)
     batch, width = prompt_ids.shape
     total = width + forcer.max_new_tokens
 
@@ -491,17 +493,136 @@ class Branch:
     members: list    # [(setting index, RowState)]
 
 
-def kv_bytes_per_token(model):
-    """KV-cache bytes one token of one row takes: keys and values of every layer."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+def text_config(config):
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def kv_bytes_per_token(config, dtype):
+    """KV-cache bytes one token of one row takes: a key and a value of head_dim per KV head (fewer
+    than the attention heads under GQA) in every layer, in the model's dtype. From the config
+    alone, so a plan can be made for a model that is not loaded (tests/test_fit.py: Qwen2.5-32B)."""
+    config = text_config(config)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
-    return 2 * config.num_hidden_layers * kv_heads * head_dim * next(model.parameters()).element_size()
+    return 2 * config.num_hidden_layers * kv_heads * head_dim * dtype.itemsize
 
 
 def tree_cache_bytes(model, n_roots, n_settings, max_length):
     """The most KV cache a tree can hold: every root forked into one row per setting, at full length."""
-    return n_roots * n_settings * max_length * kv_bytes_per_token(model)
+    return n_roots * n_settings * max_length * kv_bytes_per_token(model.config, model.dtype)
+
+
+# -----------------------------------------------------------------------------
+# fitting a sweep: into the model's context, and into memory (the tree's plan)
+
+CUDA_HEADROOM = 2 * 2**30  # left free on a GPU for what a step needs besides the cache (activations, logits)
+CPU_CACHE_BYTES = 8 * 2**30  # the KV-cache budget on a CPU, where free memory says little (other jobs, swap)
+
+
+def context_length(model, tokenizer=None):
+    """(tokens, source): the most tokens a row may hold, prompt and generation together. The config's
+    max_position_embeddings, else the tokenizer's model_max_length where that is a real number
+    (transformers writes ~1e30 when it knows none). (None, None) when neither says."""
+    n = getattr(text_config(model.config), "max_position_embeddings", None)
+    if isinstance(n, int) and n > 0:
+        return n, "max_position_embeddings"
+    n = getattr(tokenizer, "model_max_length", None)
+    if isinstance(n, int) and 0 < n < 10**7:
+        return n, "the tokenizer's model_max_length"
+    return None, None
+
+
+def context_overflow(prompt_length, max_think, max_new_tokens, max_answer, context, source):
+    """None when a row fits the context, else the one-line reason with every number. A row is at
+    most the prompt plus max_new_tokens: the cap on thinking (forced Waits are thinking tokens, so
+    extensions stay inside it), the end-of-thinking delimiter, and the answer's cap."""
+    total = prompt_length + max_new_tokens
+    if total <= context:
+        return None
+    closing = max_new_tokens - max_think - max_answer
+    fits = context - prompt_length - closing - max_answer
+    return (f"a prompt of {prompt_length} tokens + max_think {max_think} + {closing} for the end-of-thinking "
+            f"delimiter + max_answer {max_answer} = {total} tokens, over the model's context of {context} "
+            f"({source}); " + (f"the largest max_think that fits is {fits}" if fits >= 0 else
+                               "lower max_answer") + " (nothing was generated)")
+
+
+def check_context(model, tokenizer, prompt_lengths, forcers):
+    """Refuse (ValueError), before anything is generated, a setting whose longest row would not fit
+    the model's context. Refused rather than clipped: a cap that silently meant less for long
+    prompts would bend the sweep's curve."""
+    context, source = context_length(model, tokenizer)
+    if context is None or not prompt_lengths:
+        return
+    for f in sorted(forcers, key=lambda f: -f.max_new_tokens):
+        reason = context_overflow(max(prompt_lengths), f.max_think, f.max_new_tokens, f.max_answer, context, source)
+        if reason:
+            raise ValueError(reason)
+
+
+def cache_budget(free_bytes):
+    """The KV-cache budget on a GPU with free_bytes free once the model is loaded."""
+    return max(0, free_bytes - CUDA_HEADROOM)
+
+
+def default_cache_bytes(model):
+    """On CUDA: the device's free memory now (after the model is loaded) less CUDA_HEADROOM. Memory
+    torch's allocator holds with no tensor in it (an earlier tree's cache) counts as free: it is
+    reused, or given back when a request does not fit. On a CPU: CPU_CACHE_BYTES."""
+    if model.device.type != "cuda":
+        return CPU_CACHE_BYTES
+    free, _ = torch.cuda.mem_get_info(model.device)
+    held = torch.cuda.memory_reserved(model.device) - torch.cuda.memory_allocated(model.device)
+    return cache_budget(free + held)
+
+
+@dataclass
+class TreePlan:
+    """How a sweep fits in memory. groups[g]: the setting indices that share one tree (they fork
+    from one another); per_tree[g]: how many questions share it; bytes_per_question[g]: the KV cache
+    one question of it may take at worst (every sample and setting forked, each at full length)."""
+    groups: list
+    per_tree: list
+    bytes_per_question: list
+    cache_bytes: int
+
+    def describe(self, settings=None):
+        parts = []
+        for group, per_tree, size in zip(self.groups, self.per_tree, self.bytes_per_question):
+            names = " ".join(f"{settings[j]['max_think']}" + (f"+{settings[j]['num_wait']}w" if settings[j].get("num_wait")
+                                                              else "") for j in group) if settings else ""
+            parts.append(f"{len(group)} setting{'s' * (len(group) > 1)}{f' (max_think {names})' if names else ''}, "
+                         f"{per_tree} question{'s' * (per_tree > 1)} per tree, {size / 2**30:.2f} GiB per question")
+        return (f"decode-tree plan: {len(self.groups)} group{'s' * (len(self.groups) > 1)} of settings: "
+                + "; ".join(parts) + f" (KV-cache budget {self.cache_bytes / 2**30:.2f} GiB)")
+
+
+def plan_tree(new_tokens, prompt_length, n_questions, samples, bytes_per_token, cache_bytes):
+    """Groups of settings and questions per tree such that no tree's KV cache can exceed cache_bytes.
+
+    new_tokens[j]: setting j's max_new_tokens. A question under a group forks at worst into
+    samples x len(group) rows of prompt_length + the group's longest generation. All settings in
+    one tree share the most; when that worst case does not fit, the longest settings go together
+    first (as many as fit beside the longest), then the next, down to one setting per tree, which
+    is a plain separate run. Grouping by length keeps a group of short settings from paying for a
+    long one, and a group takes the most that fit, so there are as few groups as can be. Questions
+    per tree: as many as fit that group's worst case. A single row that cannot fit: ValueError."""
+    order = sorted(range(len(new_tokens)), key=lambda j: -new_tokens[j])
+    groups, per_tree, sizes = [], [], []
+    while order:
+        row = (prompt_length + new_tokens[order[0]]) * bytes_per_token  # the group's longest row
+        if samples * row > cache_bytes:
+            raise ValueError(
+                f"one row of {prompt_length + new_tokens[order[0]]} tokens (a prompt of {prompt_length} + "
+                f"{new_tokens[order[0]]} new) takes {row / 2**30:.2f} GiB of KV cache at {bytes_per_token} bytes per "
+                f"token{f', {samples} samples {samples * row / 2**30:.2f} GiB' if samples > 1 else ''}, over the budget "
+                f"of {cache_bytes / 2**30:.2f} GiB; lower max_think or max_answer, or raise the budget (--cache-gb)")
+        size = min(len(order), cache_bytes // (samples * row))
+        groups.append(sorted(order[:size]))
+        sizes.append(samples * size * row)
+        per_tree.append(max(1, min(n_questions, cache_bytes // sizes[-1])))
+        order = order[size:]
+    return TreePlan(groups, per_tree, sizes, cache_bytes)
 
 
 @torch.no_grad()
@@ -531,9 +652,12 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     correlated (while they agree they share draws: a cap of 64 sees the first 64 thinking tokens of
     the cap of 128); the samples of one question are independent rows from their first token.
 
-    cache_bytes bounds the KV cache: a question can fork into at most one row per (sample,
-    setting), so a tree gets only as many questions as fit in the worst case; a single question
-    that does not fit is refused with a ValueError before anything runs.
+    cache_bytes bounds the KV cache (default: default_cache_bytes, the GPU's free memory less
+    headroom). A question can fork into at most one row per (sample, setting); when that worst case
+    does not fit, the settings run in groups, each its own tree (plan_tree: the longest together,
+    down to one setting per tree, a plain separate run), and a tree gets only as many questions as
+    fit. Greedy tokens do not depend on the grouping. Refused with a ValueError before anything
+    runs: a row that does not fit the budget on its own, or one longer than the model's context.
     """
     questions = [questions] if isinstance(questions, str) else list(questions)
     only = [range(len(settings))] * len(questions) if only is None else [sorted(set(o)) for o in only]
@@ -546,21 +670,23 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
         return results
     prompts = [build_prompt(tokenizer, q, fmt, think_start) for q in questions]
     prompt_ids = [encode(tokenizer, p) for p in prompts]
-    longest = max(map(len, prompt_ids)) + max(f.max_new_tokens for f in forcers)
-    per_question = tree_cache_bytes(model, samples, len(settings), longest)
-    per_tree = len(questions) if cache_bytes is None else min(len(questions), cache_bytes // per_question)
-    if per_tree < 1:
-        raise ValueError(f"one question under {len(settings)} settings x {samples} samples may fork into "
-                         f"{len(settings) * samples} rows of {longest} tokens: {per_question / 2**30:.2f} GiB of KV "
-                         f"cache, over the budget of {cache_bytes / 2**30:.2f} GiB; raise it or split the settings")
+    check_context(model, tokenizer, list(map(len, prompt_ids)), forcers)
+    plan = plan_tree([f.max_new_tokens for f in forcers], max(map(len, prompt_ids)), len(questions), samples,
+                     kv_bytes_per_token(model.config, model.dtype),
+                     default_cache_bytes(model) if cache_bytes is None else cache_bytes)
     generator = torch.Generator().manual_seed(seed)
-    for start in range(0, len(questions), per_tree):
-        def report(i, j, k, state, start=start):
-            results[start + i][j][k] = result_dict(tokenizer, prompts[start + i], state, forcers[j].stop_ids)
-            if on_result is not None:
-                on_result(start + i, j, k, results[start + i][j][k])
-        decode_tree(model, prompt_ids[start:start + per_tree], forcers, samples, temperature, generator, report,
-                    only[start:start + per_tree])
+    for group, per_tree in zip(plan.groups, plan.per_tree):
+        local = {j: n for n, j in enumerate(group)}  # setting index -> its index among the group's forcers
+        for start in range(0, len(questions), per_tree):
+            chunk = range(start, min(start + per_tree, len(questions)))
+
+            def report(i, j, k, state, chunk=chunk, group=group):
+                i, j = chunk[i], group[j]
+                results[i][j][k] = result_dict(tokenizer, prompts[i], state, forcers[j].stop_ids)
+                if on_result is not None:
+                    on_result(i, j, k, results[i][j][k])
+            decode_tree(model, [prompt_ids[i] for i in chunk], [forcers[j] for j in group], samples, temperature,
+                        generator, report, [[local[j] for j in only[i] if j in local] for i in chunk])
     return results
 
 

@@ -300,16 +300,28 @@ def missing_by_question(questions, settings, samples, done):
 
 
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="s1", max_answer=512, seed=0, done=(), progress=True, cache_gb=8.0):
+              fmt="s1", max_answer=512, seed=0, done=(), progress=True, cache_gb=None):
     """Generate what is not `done` yet, appending one line per generation to out_path as soon as
     that generation finishes (a kill loses only unfinished ones). Returns the new rows.
 
     Up to batch_size questions go through one decode tree (budget_force.budget_force_tree) under
     all their missing settings at once: a prefix the settings share is decoded once. The tree
-    keeps its KV cache within cache_gb by giving fewer questions to each tree.
+    keeps its KV cache within cache_gb (None: budget_force.default_cache_bytes, measured once here,
+    after the model is loaded) by running fewer settings or questions at once; the plan for the
+    longest prompt is printed once.
     """
     new_rows = []
     groups = missing_by_question(questions, settings, samples, set(done))
+    cache_bytes = budget_force.default_cache_bytes(model) if cache_gb is None else int(cache_gb * 2**30)
+    if groups:  # every process plans (and refuses a row that cannot fit) before any work; one prints
+        longest = max(len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
+                      for q in questions)
+        forcers = [budget_force.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=max_answer, fmt=fmt)
+                   for s in settings]
+        plan = budget_force.plan_tree([f.max_new_tokens for f in forcers], longest, min(batch_size, len(questions)),
+                                      samples, budget_force.kv_bytes_per_token(model.config, model.dtype), cache_bytes)
+        if progress:
+            print(plan.describe(settings), file=sys.stderr)
     fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         bar = tqdm(total=sum(len(lacking) * len(qs) for lacking, qs in groups.items()), desc="generating",
@@ -331,7 +343,7 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                 budget_force.budget_force_tree(
                     model, tokenizer, [q["question"] for q in batch], [settings[j] for j in indices],
                     samples=max(k for _, k in lacking) + 1, max_answer=max_answer, temperature=temperature,
-                    fmt=fmt, seed=seed, cache_bytes=int(cache_gb * 2**30), on_result=write)
+                    fmt=fmt, seed=seed, cache_bytes=cache_bytes, on_result=write)
         bar.close()
     finally:
         os.close(fd)
@@ -445,8 +457,10 @@ def build_parser(description=__doc__):
                         help="another sweep in the same run and decode trees, its --max-think/--num-wait/--min-think/"
                              "--wait-str in one string (repeatable); its settings get table rows but stay out of the "
                              "paper's metrics, which cover the main sweep")
-    parser.add_argument("--cache-gb", type=float, default=8.0,
-                        help="KV-cache budget of one decode tree: fewer questions share a tree when forks could exceed it")
+    parser.add_argument("--cache-gb", type=float, default=None,
+                        help="KV-cache budget of one decode tree in GiB (default: on CUDA the free memory after loading "
+                             "the model less 2 GiB, on a CPU 8): fewer settings and questions share a tree when forks "
+                             "could exceed it")
     parser.add_argument("--format", default="s1", choices=sorted(budget_force.FORMATS), help="delimiter preset")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     parser.add_argument("--batch-size", type=int, default=8, help="questions per decode tree (all their settings at once)")
@@ -492,7 +506,7 @@ def check_args(args):
     check_sweep(args)
     for text, sweep in zip(args.also, args.also_sweeps):
         check_sweep(sweep, prefix=f"--also {text!r}: ")
-    if args.cache_gb <= 0:
+    if args.cache_gb is not None and args.cache_gb <= 0:
         raise ValueError("--cache-gb must be positive")
     for name in ("max_answer", "batch_size", "samples"):
         if getattr(args, name) <= 0:
@@ -544,11 +558,29 @@ def prepare(args, config):
 
     # Every process takes its share of the questions and skips what an earlier run finished.
     done = {sample_key(r) for r in read_samples(out_path)}
+    pending = [q for q in questions if any(sample_key({**q, **s, "sample": k}) not in done
+                                           for s in settings for k in range(args.samples))]
+    pending_ids = {q["id"] for q in pending}
     with state.split_between_processes(questions) as mine:
-        todo = [q for q in mine if any(sample_key({**q, **s, "sample": k}) not in done
-                                       for s in settings for k in range(args.samples))]
+        todo = [q for q in mine if q["id"] in pending_ids]
     return {"questions": questions, "unanswered": unanswered, "main": main, "settings": settings,
-            "state": state, "out_path": out_path, "done": done, "todo": todo}
+            "state": state, "out_path": out_path, "done": done, "pending": pending, "todo": todo}
+
+
+def load_and_check(args, plan):
+    """Load the model onto this process's device and check that every pending question fits the
+    model's context under every setting (budget_force.check_context). Every pending question, not
+    only this process's share: all processes refuse alike, before any generation, and not hours in
+    at the batch that holds the longest prompt. Returns (model, tokenizer)."""
+    model, tokenizer = budget_force.load_model(args.model)
+    model.to(plan["state"].device)
+    budget_force.check_context(
+        model, tokenizer,
+        [len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], args.format)))
+         for q in plan["pending"]],
+        [budget_force.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=args.max_answer, fmt=args.format)
+         for s in plan["settings"]])
+    return model, tokenizer
 
 
 def finish(args, plan):
@@ -579,8 +611,7 @@ def evaluate(args):
     """The whole run with budget forcing; returns the summary (on the main process; None on the others)."""
     plan = prepare(args, run_config(args))
     if plan["todo"]:  # a finished run reruns without loading the model
-        model, tokenizer = budget_force.load_model(args.model)
-        model.to(plan["state"].device)
+        model, tokenizer = load_and_check(args, plan)
         run_sweep(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
                   batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
                   max_answer=args.max_answer, seed=args.seed, done=plan["done"],

@@ -67,7 +67,7 @@ def rejection_sample(model, tokenizer, questions, budgets, *, tries, temperature
 
 def run_baseline(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
                  fmt="s1", max_answer=512, seed=0, done=(), progress=True, rejection_tries=0, budget_in_prompt=0,
-                 cache_gb=8.0):
+                 cache_gb=None):
     """evaluate.run_sweep for a baseline: up to batch_size questions at a time under all their
     missing settings (budgets). Rejection sampling: see rejection_sample. Conditional control: one
     budget_force() call for the batch, a row per (question, budget) whose prompt states that budget,
@@ -95,7 +95,7 @@ def run_baseline(model, tokenizer, questions, settings, out_path, *, samples=1, 
                     results, tries = rejection_sample(
                         model, tokenizer, [q["question"] for q, _ in batch], [s["max_think"] for s in settings],
                         wanted=[js for _, js in batch], tries=rejection_tries, temperature=temperature, seed=seed + k,
-                        max_answer=max_answer, fmt=fmt, cache_bytes=int(cache_gb * 2**30))
+                        max_answer=max_answer, fmt=fmt, cache_bytes=None if cache_gb is None else int(cache_gb * 2**30))
                     done_now = [(q, j, results[i][j], tries[i][j]) for i, (q, js) in enumerate(batch) for j in js]
                 for q, j, r, n_tries in done_now:
                     row = evaluate.sample_row(q, settings[j], k, r)
@@ -154,8 +154,7 @@ def run(args):
         config = {"budget_in_prompt": args.budget_in_prompt}
     plan = evaluate.prepare(args, evaluate.run_config(args) | config)
     if plan["todo"]:
-        model, tokenizer = budget_force.load_model(args.model)
-        model.to(plan["state"].device)
+        model, tokenizer = evaluate.load_and_check(args, plan)
         run_baseline(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
                      batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
                      max_answer=args.max_answer, seed=args.seed, done=plan["done"],

@@ -47,7 +47,11 @@ s1_recipe() {
     # Stage 3, evaluation (§4, Figure 1 and Table 3): greedy, budget forcing with thinking caps
     # 512-8192 on AIME24, AIME25, MATH500 and GPQA Diamond (gated on the hub: accept its terms
     # first), then extrapolation by suppressing the end of thinking 0-6 times ("Wait") under a
-    # 32K cap. Data-parallel over the GPUs (each process holds the whole model). Hours, not minutes.
+    # 30K cap: prompt + cap + delimiter + answer must fit Qwen2.5's 32,768-token context (evaluate.py
+    # refuses a sweep that does not), and 30000 + 517 leaves 2,251 tokens for the prompt (MATH500's
+    # longest is ~950). The s1 repository's 32000 gave the answer whatever room the context had left
+    # (vLLM). Data-parallel over the GPUs (each process holds the whole model). Hours, not minutes.
+    # The decode tree's plan on one 80 GB GPU: docs/reference.md (tests/test_fit.py checks it).
     if want eval; then
         local ds
         for ds in aime24 aime25 math500 gpqa; do
@@ -55,7 +59,7 @@ s1_recipe() {
             timed "eval-$ds" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "$ds" \
                 --max-think 512 1024 2048 4096 8192 --max-answer 512 --out "$OUT/eval/$ds"
             timed "eval-$ds-wait" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "$ds" \
-                --max-think 32768 --num-wait 0 2 4 6 --max-answer 512 --out "$OUT/eval/$ds-wait"
+                --max-think 30000 --num-wait 0 2 4 6 --max-answer 512 --out "$OUT/eval/$ds-wait"
         done
     fi
 }

@@ -80,18 +80,33 @@ def test_only_runs_each_question_under_its_own_settings(smol, one_thread):
     assert sorted(finished) == sorted((i, j) for i, wanted in enumerate(only) for j in wanted)
 
 
-def test_memory_budget_splits_the_batch_or_refuses(smol, one_thread):
+def test_memory_budget_splits_the_batch_then_the_settings_or_refuses_one_row(smol, one_thread):
+    """Under a budget that fits one row but not every setting, the tree runs the settings in groups
+    (down to one per tree: separate runs) and gives each setting its separate run's greedy tokens;
+    only a row that does not fit on its own is refused, with its numbers."""
     model, tokenizer = smol
     settings = SETTINGS[:4]
-    whole = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4)
+    separate = [bf.budget_force(model, tokenizer, QUESTIONS[:3], max_answer=4, **s) for s in settings]
     prompt = max(len(bf.encode(tokenizer, bf.build_prompt(tokenizer, q))) for q in QUESTIONS[:3])
-    forcer = bf.BudgetForcer(tokenizer, max_think=10, max_answer=4)
-    one_question = bf.tree_cache_bytes(model, 1, len(settings), prompt + forcer.max_new_tokens)
-    # Room for exactly one question per tree: three trees, the same results.
-    assert bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4,
-                                cache_bytes=one_question) == whole
-    with pytest.raises(ValueError, match=r"one question under 4 settings x 1 samples .* over the budget"):
-        bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=one_question - 1)
+    new_tokens = [bf.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=4).max_new_tokens for s in settings]
+    per_token = bf.kv_bytes_per_token(model.config, model.dtype)
+    one_question = bf.tree_cache_bytes(model, 1, len(settings), prompt + max(new_tokens))
+    one_row = (prompt + max(new_tokens)) * per_token
+    by_length = sorted(range(len(settings)), key=lambda j: -new_tokens[j])
+    for budget, groups in ((one_question, [list(range(4))]),                        # every setting, a question a tree
+                           (2 * one_row, [sorted(by_length[:2]), sorted(by_length[2:])]),  # two by two, longest first
+                           (one_row, [[j] for j in by_length])):                     # one setting a tree
+        plan = bf.plan_tree(new_tokens, prompt, 3, 1, per_token, budget)
+        assert plan.groups == groups and plan.per_tree == [1] * len(groups)
+        assert all(size <= budget for size in plan.bytes_per_question)
+        tree = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=budget)
+        for j in range(len(settings)):
+            for i in range(3):
+                assert tree[i][j][0] == separate[j][i], (budget, i, settings[j])
+    with pytest.raises(ValueError, match=rf"one row of {prompt + max(new_tokens)} tokens \(a prompt of {prompt} \+ "
+                                         rf"{max(new_tokens)} new\) takes .* GiB of KV cache at {per_token} bytes per "
+                                         r"token, over the budget of"):
+        bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=one_row - 1)
 
 
 def outcome_counts(results):
