@@ -300,7 +300,7 @@ def missing_by_question(questions, settings, samples, done):
 
 
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="s1", max_answer=512, seed=0, done=(), progress=True, cache_gb=8.0):
+              fmt="auto", max_answer=512, seed=0, done=(), progress=True, cache_gb=8.0):
     """Generate what is not `done` yet, appending one line per generation to out_path as soon as
     that generation finishes (a kill loses only unfinished ones). Returns the new rows.
 
@@ -445,7 +445,8 @@ def build_parser(description=__doc__):
                              "paper's metrics, which cover the main sweep")
     parser.add_argument("--cache-gb", type=float, default=8.0,
                         help="KV-cache budget of one decode tree: fewer questions share a tree when forks could exceed it")
-    parser.add_argument("--format", default="s1", choices=sorted(budget_force.FORMATS), help="delimiter preset")
+    parser.add_argument("--format", default="auto", choices=["auto", *sorted(budget_force.FORMATS)],
+                        help="delimiter preset (auto: detected from the tokenizer's chat template and vocabulary)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     parser.add_argument("--batch-size", type=int, default=8, help="questions per decode tree (all their settings at once)")
     parser.add_argument("--samples", type=int, default=1, help="samples per question, majority-voted (needs --temperature > 0)")
@@ -540,11 +541,13 @@ def evaluate(args, generate=None, length_control="budget forcing", run_config=No
     with state.split_between_processes(questions) as mine:
         todo = [q for q in mine if any(sample_key({**q, **s, "sample": k}) not in done
                                        for s in settings for k in range(args.samples))]
+    fmt = args.format
     if todo:  # a finished run reruns without loading the model
         model, tokenizer = budget_force.load_model(args.model)
         model.to(state.device)
+        fmt = budget_force.resolve_format(args.format, tokenizer, say=state.is_main_process)
         (generate or run_sweep)(model, tokenizer, todo, settings, out_path, samples=args.samples,
-                                batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
+                                batch_size=args.batch_size, temperature=args.temperature, fmt=fmt,
                                 max_answer=args.max_answer, seed=args.seed, done=done,
                                 progress=state.is_local_main_process, cache_gb=args.cache_gb)
     state.wait_for_everyone()
@@ -554,7 +557,7 @@ def evaluate(args, generate=None, length_control="budget forcing", run_config=No
     # Gather: every process appended to the same file, so the main process reads it back whole.
     summary = summarize(read_samples(out_path), questions, settings, args.samples, args.a_min, args.a_max, main)
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
-                         "samples": args.samples, "temperature": args.temperature, "format": args.format,
+                         "samples": args.samples, "temperature": args.temperature, "format": fmt,
                          "length_control": length_control}
     summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
     with open(os.path.join(args.out, "summary.json"), "w") as f:
