@@ -16,8 +16,9 @@ then feeds one token at a time. The processor also works inside stock
 Definitions, per generation (row of the batch):
 - thinking tokens: every token after the think delimiter (which the prompt ends with) up to the
   end-of-thinking delimiter, forced "Wait" tokens included. `max_think` is a hard cap.
-- an end-of-thinking attempt: the model's own choice, while thinking, of the end-of-thinking
-  delimiter's first token, of end-of-turn or of eos. If a Wait is owed (fewer than `num_wait`
+- an end-of-thinking attempt: the model's own choice, while thinking, of a token that opens the
+  end-of-thinking delimiter (its first token, or one merging it with its neighbours:
+  delimiter_openings), of end-of-turn or of eos. If a Wait is owed (fewer than `num_wait`
   inserted so far, or fewer than `min_think` thinking tokens) the attempt is replaced by `wait_str`,
   forced token by token; otherwise thinking closes with the delimiter (no "Final Answer:": a natural
   stop only gets the delimiter, as in the s1 harness).
