@@ -115,7 +115,7 @@ def detect_format(tokenizer):
     writes them (Qwen3, with enable_thinking) or its vocabulary has both as tokens. s1 otherwise:
     a ChatML instruct model such as Qwen2.5-Instruct, which s1 fine-tunes into its own format."""
     template = str(tokenizer.chat_template or "")
-    if chat_prompt(tokenizer, "q").rstrip().endswith("<think>"):
+    if template and chat_prompt(tokenizer, "q").rstrip().endswith("<think>"):
         return "r1", "the chat template's generation prompt opens <think>"
     if "enable_thinking" in template or "</think>" in template:
         return "r1", "the chat template writes <think> ... </think>"

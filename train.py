@@ -194,7 +194,7 @@ def detect_format(tokenizer):
     r1 where the generation prompt opens <think> (R1 distills), the template writes <think> tags
     (Qwen3) or the vocabulary has both; s1 for a ChatML instruct model."""
     template = str(tokenizer.chat_template or "")
-    if chat_prompt(tokenizer, "q").rstrip().endswith("<think>"):
+    if template and chat_prompt(tokenizer, "q").rstrip().endswith("<think>"):
         return "r1", "the chat template's generation prompt opens <think>"
     if "enable_thinking" in template or "</think>" in template:
         return "r1", "the chat template writes <think> ... </think>"
