@@ -16,8 +16,9 @@ then feeds one token at a time. The processor also works inside stock
 Definitions, per generation (row of the batch):
 - thinking tokens: every token after the think delimiter (which the prompt ends with) up to the
   end-of-thinking delimiter, forced "Wait" tokens included. `max_think` is a hard cap.
-- an end-of-thinking attempt: the model's own choice, while thinking, of the end-of-thinking
-  delimiter's first token, of end-of-turn or of eos. If a Wait is owed (fewer than `num_wait`
+- an end-of-thinking attempt: the model's own choice, while thinking, of a token that opens the
+  end-of-thinking delimiter (its first token, or one merging it with its neighbours:
+  delimiter_openings), of end-of-turn or of eos. If a Wait is owed (fewer than `num_wait`
   inserted so far, or fewer than `min_think` thinking tokens) the attempt is replaced by `wait_str`,
   forced token by token; otherwise thinking closes with the delimiter (no "Final Answer:": a natural
   stop only gets the delimiter, as in the s1 harness).
@@ -33,6 +34,7 @@ that gets emitted, in this file's loop and inside `generate` alike (pass do_samp
     python budget_force.py --model runs/demo/train --prompt "What is 4821 + 3795?" --max-think 64   # after bash run.sh
 """
 import argparse
+import functools
 import importlib.util
 import inspect
 import json
@@ -45,7 +47,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, Logi
 from transformers.cache_utils import DynamicLayer
 
 # Delimiters. s1 writes `<|im_start|>think\n ... <|im_start|>answer\n ...` inside the assistant turn;
-# r1 is the `<think> ... </think>` convention of DeepSeek-R1 distills and Qwen3.
+# r1 is the `<think>\n ... \n</think>\n\n` of DeepSeek-R1 distills and Qwen3 (both chat templates
+# write an assistant turn that way). train.py trains the same strings, with the "\n" before
+# think_end that forcing a close adds (tests/test_formats.py fails when the two drift apart).
+# "auto" picks one from the tokenizer (detect_format).
 FORMATS = {
     "s1": {"think_start": "<|im_start|>think\n", "think_end": "<|im_start|>answer\n"},
     "r1": {"think_start": "<think>\n", "think_end": "</think>\n\n"},
@@ -94,28 +99,124 @@ def load_model(model=None):
 # -----------------------------------------------------------------------------
 # prompts and delimiters
 
-def delimiters(fmt="s1", think_start=None, think_end=None):
-    """The format preset's (think_start, think_end), with optional overrides."""
+def delimiters(fmt="auto", think_start=None, think_end=None, tokenizer=None):
+    """The format preset's (think_start, think_end), with optional overrides. "auto" needs the
+    tokenizer (detect_format)."""
+    if fmt == "auto" and tokenizer is not None:
+        fmt = detect_format(tokenizer)[0]
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {fmt!r}; choose one of auto, {', '.join(FORMATS)}")
     return think_start or FORMATS[fmt]["think_start"], think_end or FORMATS[fmt]["think_end"]
 
 
-def build_prompt(tokenizer, question, fmt="s1", think_start=None):
+def detect_format(tokenizer):
+    """(format, why) from the chat template and the vocabulary. r1 where the model already thinks
+    in <think> tags: its generation prompt opens <think> (DeepSeek-R1 distills), its template
+    writes them (Qwen3, with enable_thinking) or its vocabulary has both as tokens. s1 otherwise:
+    a ChatML instruct model such as Qwen2.5-Instruct, which s1 fine-tunes into its own format."""
+    template = str(tokenizer.chat_template or "")
+    if template and chat_prompt(tokenizer, "q").rstrip().endswith("<think>"):
+        return "r1", "the chat template's generation prompt opens <think>"
+    if "enable_thinking" in template or "</think>" in template:
+        return "r1", "the chat template writes <think> ... </think>"
+    vocab = tokenizer.get_vocab()
+    if "<think>" in vocab and "</think>" in vocab:
+        return "r1", "<think> and </think> are tokens of the vocabulary"
+    return "s1", "no <think> in the chat template or the vocabulary"
+
+
+def resolve_format(fmt, tokenizer, say=True):
+    """fmt, or for "auto" the detected format, saying on stderr which one and why (say=True)."""
+    if fmt != "auto":
+        return fmt
+    fmt, why = detect_format(tokenizer)
+    if say:
+        print(f"format: {fmt} (auto: {why}; --format s1|r1 to choose)", file=sys.stderr)
+    return fmt
+
+
+def chat_prompt(tokenizer, question):
+    """The chat template's user turn + assistant header. enable_thinking=True: Qwen3's template
+    would otherwise be free to close an empty thinking block itself; other templates ignore it."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                         add_generation_prompt=True, enable_thinking=True)
+
+
+def open_thinking(text, think_start):
+    """text (a generation prompt) followed by think_start, opened once: a template whose generation
+    prompt already opens the thinking (R1 distills: `<｜Assistant｜><think>\n`) keeps its own."""
+    head = text.rstrip()
+    if head.endswith(think_start.rstrip()):
+        return head[:len(head) - len(think_start.rstrip())] + think_start
+    return text + think_start
+
+
+def build_prompt(tokenizer, question, fmt="auto", think_start=None):
     """The chat template's user turn + assistant header, then the think delimiter.
 
     The think delimiter is always prefilled: the released s1 model often skips it unprompted
-    (s1 PR#100). Templates that already end with it (some R1 distills) don't get it twice.
+    (s1 PR#100). Templates that already end with it (R1 distills) don't get it twice.
     """
     if not isinstance(question, str) or not question.strip():
         raise ValueError("empty prompt")
-    think_start, _ = delimiters(fmt, think_start)
-    text = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
-    return text if text.endswith(think_start) else text + think_start
+    think_start, _ = delimiters(fmt, think_start, tokenizer=tokenizer)
+    text = chat_prompt(tokenizer, question)
+    if text.rstrip().endswith("<think>") and think_start.rstrip() != "<think>":
+        raise ValueError(f"the chat template's generation prompt opens <think> itself, and {think_start.strip()!r} "
+                         "would open the thinking a second time: use --format r1 (or auto)")
+    return open_thinking(text, think_start)
 
 
 def encode(tokenizer, text):
     return tokenizer.encode(text, add_special_tokens=False)
+
+
+def encode_followed(tokenizer, text):
+    """text's ids as the tokenizer splits it when more text follows, which is how training
+    tokenized the delimiter (before the answer): GPT-2-style pre-tokenizers (SmolLM2's) keep a
+    final "\n\n" whole but split it into "\n", "\n" before a word."""
+    ids = encode(tokenizer, text + "A")
+    return ids[:-1] if tokenizer.decode(ids[:-1]) == text else encode(tokenizer, text)
+
+
+@functools.lru_cache(maxsize=8)
+def delimiter_openings(tokenizer, think_end):
+    """{token id: (ids before the delimiter, ids that complete it)} for every token with which the
+    model can open the end-of-thinking delimiter, read from the vocabulary (no id is hard-coded):
+    - the delimiter's own first token (`</think>` in Qwen3, `<|im_start|>` in s1 format, `</` where
+      `</think>` is several tokens), completed with the rest of the delimiter's tokens;
+    - a token that ends with the start of the delimiter, at least as long as that first token's
+      text, merged with what comes before (`.</`, ` </`, `></`, `</th`);
+    - a token that contains the whole delimiter, merged with its neighbours (`.</think>`,
+      `</think>\n\n`), completed with whatever of the delimiter's trailing text it lacks.
+    The ids before it are the merged left part (`.`): kept when a Wait replaces the attempt."""
+    end_ids = encode_followed(tokenizer, think_end)
+    core = think_end.strip()  # what must appear; the whitespace around it may merge differently
+    first = tokenizer.decode(encode(tokenizer, core)[:1])
+    tail = think_end[think_end.index(core):]  # the delimiter from its core on
+    openings = {end_ids[0]: ([], end_ids[1:])}
+    # Every candidate's text holds the delimiter's first character; in the vocabulary's own
+    # spelling too where that is printable ASCII (byte-level BPE and sentencepiece keep it): only
+    # those are decoded (a second instead of ~6 for Qwen's 151K tokens).
+    if core[0].isascii() and core[0].isprintable() and not core[0].isspace():
+        candidates = sorted(i for piece, i in tokenizer.get_vocab().items() if core[0] in piece)
+    else:
+        candidates = range(len(tokenizer))
+    texts = tokenizer.batch_decode([[i] for i in candidates])
+    for token, text in zip(candidates, texts):
+        if token in openings or not text:
+            continue
+        if core in text:
+            at = text.index(core)
+            covered = text[at:]
+        else:  # the longest suffix of the token that starts the delimiter
+            k = next((k for k in range(len(core) - 1, len(first) - 1, -1) if k and text.endswith(core[:k])), 0)
+            if not k:
+                continue
+            at, covered = len(text) - k, core[:k]
+        rest = tail[len(covered):] if tail.startswith(covered) else ""
+        openings[token] = (encode(tokenizer, text[:at]) if at else [], encode_followed(tokenizer, rest) if rest else [])
+    return openings
 
 
 def stop_token_ids(tokenizer, model=None):
@@ -163,7 +264,7 @@ class BudgetForcer(LogitsProcessor):
     """
 
     def __init__(self, tokenizer, *, max_think, min_think=0, num_wait=0, wait_str="Wait", max_answer=512,
-                 temperature=0.0, fmt="s1", think_start=None, think_end=None, seed=0, model=None):
+                 temperature=0.0, fmt="auto", think_start=None, think_end=None, seed=0, model=None):
         for name, value in (("max_think", max_think), ("min_think", min_think), ("num_wait", num_wait)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -173,17 +274,21 @@ class BudgetForcer(LogitsProcessor):
             raise ValueError(f"max_answer must be a positive integer, got {max_answer!r}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
-        _, think_end = delimiters(fmt, think_start, think_end)
+        _, think_end = delimiters(fmt, think_start, think_end, tokenizer)
         self.max_think, self.min_think, self.num_wait, self.max_answer = max_think, min_think, num_wait, max_answer
         self.temperature = temperature
         # An empty wait_str suppresses the end of thinking and appends nothing: the model's next
         # most likely token that is not an end attempt takes its place (the paper's "no string").
         self.wait_ids = encode(tokenizer, wait_str) if wait_str else []
-        self.end_ids = encode(tokenizer, think_end)               # the delimiter, when the model opens it itself
-        self.close_ids = encode(tokenizer, "\n" + think_end)      # forced: at the cap, or replacing end-of-turn
+        # Delimiter ids as training tokenized them, followed by the answer (encode_followed).
+        self.end_ids = encode_followed(tokenizer, think_end)               # the delimiter itself
+        self.close_ids = encode_followed(tokenizer, "\n" + think_end)      # forced: at the cap, or replacing end-of-turn
         self.final_answer_ids = encode(tokenizer, FINAL_ANSWER)   # forced after the delimiter at the cap
         self.stop_ids = stop_token_ids(tokenizer, model)
-        self.end_attempt_ids = self.stop_ids | {self.end_ids[0]}
+        # The tokens that open the delimiter, when the model opens it itself (delimiter_openings).
+        self.openings = delimiter_openings(tokenizer, think_end)
+        self.end_attempt_ids = self.stop_ids | set(self.openings)
+        self.longest_close = max(len(self.close_ids), 1 + max(len(rest) for _, rest in self.openings.values()))
         self.eot_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else min(self.stop_ids)
         # Qwen pads its embedding matrix past the tokenizer (152064 vs ~151665): never emit those ids.
         self.vocab_size = len(tokenizer)
@@ -193,7 +298,7 @@ class BudgetForcer(LogitsProcessor):
     @property
     def max_new_tokens(self):
         """Enough steps for any row to finish: thinking, the longest close, the answer."""
-        return self.max_think + 1 + max(len(self.end_ids), len(self.close_ids)) + self.max_answer
+        return self.max_think + 1 + self.longest_close + self.max_answer
 
     def done(self):
         return self.rows is not None and all(r.phase == DONE for r in self.rows)
@@ -227,12 +332,13 @@ class BudgetForcer(LogitsProcessor):
             elif row.queue:  # the rest of a Wait
                 token, forced = row.queue.pop(0), True
             elif choice in self.end_attempt_ids:
+                before, rest = self.openings.get(choice, ([], []))
                 if row.waits < self.num_wait or row.thinking_tokens < self.min_think:
-                    row.waits += 1  # suppress the attempt, think on
-                    row.queue = list(self.wait_ids) or [fallback]
+                    row.waits += 1  # suppress the attempt, think on (keeping a merged token's text before it: `.`)
+                    row.queue = before + (self.wait_ids or [fallback])
                     token, forced = row.queue.pop(0), True
-                elif choice == self.end_ids[0]:  # the model opened the delimiter itself: let it, finish it
-                    row.phase, row.queue = CLOSE, list(self.end_ids)
+                elif choice in self.openings:  # the model opened the delimiter itself: let it, finish it
+                    row.phase, row.queue = CLOSE, [choice] + rest
                     own_delimiter = True
                 else:  # end-of-turn/eos while thinking: the delimiter goes in its place
                     row.phase, row.queue = CLOSE, list(self.close_ids)
@@ -392,7 +498,7 @@ def left_pad(sequences, pad_id):
 
 @torch.no_grad()
 def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wait=0, wait_str="Wait",
-                 max_answer=512, temperature=0.0, fmt="s1", think_start=None, think_end=None, seed=0, stream=False):
+                 max_answer=512, temperature=0.0, fmt="auto", think_start=None, think_end=None, seed=0, stream=False):
     """Generate for a batch of questions with budget forcing; one dict per question, in order.
 
     Keys: prompt (the exact text fed to the model), completion_ids (every token after the prompt,
@@ -403,6 +509,7 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
     questions = [questions] if isinstance(questions, str) else list(questions)
     if not questions:
         return []
+    fmt = detect_format(tokenizer)[0] if fmt == "auto" else fmt
     forcer = BudgetForcer(tokenizer, max_think=max_think, min_think=min_think, num_wait=num_wait, wait_str=wait_str,
                           max_answer=max_answer, temperature=temperature, fmt=fmt, think_start=think_start,
                           think_end=think_end, seed=seed, model=model)
@@ -627,7 +734,7 @@ def plan_tree(new_tokens, prompt_length, n_questions, samples, bytes_per_token, 
 
 @torch.no_grad()
 def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_answer=512, temperature=0.0,
-                      fmt="s1", think_start=None, think_end=None, seed=0, cache_bytes=None, on_result=None,
+                      fmt="auto", think_start=None, think_end=None, seed=0, cache_bytes=None, on_result=None,
                       only=None):
     """Every question under every setting (`samples` times each) in KV-cached decode trees.
 
@@ -661,6 +768,7 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     """
     questions = [questions] if isinstance(questions, str) else list(questions)
     only = [range(len(settings))] * len(questions) if only is None else [sorted(set(o)) for o in only]
+    fmt = detect_format(tokenizer)[0] if fmt == "auto" else fmt
     forcers = [BudgetForcer(tokenizer, max_think=s["max_think"], min_think=s.get("min_think", 0),
                             num_wait=s.get("num_wait", 0), wait_str=s.get("wait_str", "Wait"), max_answer=max_answer,
                             temperature=temperature, fmt=fmt, think_start=think_start, think_end=think_end, model=model)
@@ -815,14 +923,16 @@ def main(argv=None):
     parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument("--format", default="s1", help="delimiter preset: s1 or r1")
+    parser.add_argument("--format", default="auto",
+                        help="delimiter preset: auto, s1 or r1 (auto: detected from the tokenizer's chat template and vocabulary)")
     parser.add_argument("--think-start", default=None, help="override the preset's think delimiter")
     parser.add_argument("--think-end", default=None, help="override the preset's end-of-thinking delimiter")
     parser.add_argument("--json", action="store_true", help="print one JSON object per prompt instead of streaming")
     args = parser.parse_args(argv)
     try:
         # Check everything cheap before the (slow) model load.
-        delimiters(args.format)
+        if args.format != "auto":
+            delimiters(args.format)
         for prompt in args.prompt:
             if not prompt.strip():
                 raise ValueError("empty prompt")
@@ -831,10 +941,11 @@ def main(argv=None):
         if args.min_think > args.max_think:
             raise ValueError(f"--min-think ({args.min_think}) is larger than --max-think ({args.max_think})")
         model, tokenizer = load_model(args.model)
+        fmt = resolve_format(args.format, tokenizer)
         stream = not args.json and len(args.prompt) == 1
         results = budget_force(model, tokenizer, args.prompt, max_think=args.max_think, min_think=args.min_think,
                                num_wait=args.num_wait, wait_str=args.wait_str, max_answer=args.max_answer,
-                               temperature=args.temperature, fmt=args.format, think_start=args.think_start,
+                               temperature=args.temperature, fmt=fmt, think_start=args.think_start,
                                think_end=args.think_end, seed=args.seed, stream=stream)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

