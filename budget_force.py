@@ -35,6 +35,7 @@ that gets emitted, in this file's loop and inside `generate` alike (pass do_samp
 import argparse
 import importlib.util
 import inspect
+import itertools
 import json
 import os
 import sys
@@ -272,7 +273,8 @@ def block(scores, token_ids):
 def pick(scores, temperature, generator, order=None):
     """The model's choice per row: argmax, or a draw from softmax(scores / T) under sampling.
     order: a permutation of the rows; choice k is then row order[k]'s, drawn with the k-th
-    uniform, so the choices do not depend on which row of `scores` holds whom.
+    uniform, so the choices do not depend on which row of `scores` holds whom. generator: one
+    torch.Generator, or a list of one per uniform (see uniforms).
 
     The draw inverts the cumulative distribution: one uniform per row from the seeded generator,
     scaled to the row's total, and the first token whose cumulative probability reaches it. That
@@ -281,7 +283,7 @@ def pick(scores, temperature, generator, order=None):
     if temperature > 0:
         cdf = torch.softmax(scores / temperature, dim=-1).cumsum(dim=-1, dtype=torch.float64)
         # 1 - U is in (0, 1]: it never lands on 0, where a zero-probability first token would tie.
-        u = 1 - torch.rand((len(cdf), 1), generator=generator, dtype=torch.float64)
+        u = 1 - uniforms(generator, len(cdf))
         if order is not None:  # row order[k] takes uniform k
             u = u[torch.tensor(order).argsort()]
         drawn = torch.searchsorted(cdf, u.to(cdf.device) * cdf[:, -1:])
@@ -289,6 +291,15 @@ def pick(scores, temperature, generator, order=None):
     else:
         chosen = scores.argmax(dim=-1).tolist()
     return chosen if order is None else [chosen[i] for i in order]
+
+
+def uniforms(generator, n):
+    """n float64 uniforms in [0, 1), as a column: all from one generator, or, given a list of n
+    generators, the k-th from the k-th (a run of one generator draws in sequence, in one call)."""
+    if isinstance(generator, torch.Generator):
+        return torch.rand((n, 1), generator=generator, dtype=torch.float64)
+    return torch.cat([torch.rand((len(list(run)), 1), generator=g, dtype=torch.float64)
+                      for g, run in itertools.groupby(generator)])
 
 
 # -----------------------------------------------------------------------------
@@ -514,6 +525,9 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     meaning). Returns results[i][j][k]: question i, setting j, sample k, each the dict
     budget_force() returns. on_result(i, j, k, result) is called as soon as one finishes.
     only[i], where given: the indices of the settings question i runs; its others stay None.
+    seed: an int (one generator for the whole call), or a list of one seed per question: question
+    i then draws only from its own generator, so its samples do not depend on which other
+    questions share its tree or on the memory bound's split (evaluate.py derives them per question).
 
     A row of the batch carries the settings that agree on its tokens so far. Every setting of a
     row decides its next token with its own BudgetForcer state from the same model choice (greedy:
@@ -553,21 +567,25 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
         raise ValueError(f"one question under {len(settings)} settings x {samples} samples may fork into "
                          f"{len(settings) * samples} rows of {longest} tokens: {per_question / 2**30:.2f} GiB of KV "
                          f"cache, over the budget of {cache_bytes / 2**30:.2f} GiB; raise it or split the settings")
-    generator = torch.Generator().manual_seed(seed)
+    if isinstance(seed, int):
+        generators = [torch.Generator().manual_seed(seed)] * len(questions)
+    else:
+        generators = [torch.Generator().manual_seed(s) for s in seed]
     for start in range(0, len(questions), per_tree):
         def report(i, j, k, state, start=start):
             results[start + i][j][k] = result_dict(tokenizer, prompts[start + i], state, forcers[j].stop_ids)
             if on_result is not None:
                 on_result(start + i, j, k, results[start + i][j][k])
-        decode_tree(model, prompt_ids[start:start + per_tree], forcers, samples, temperature, generator, report,
-                    only[start:start + per_tree])
+        decode_tree(model, prompt_ids[start:start + per_tree], forcers, samples, temperature,
+                    generators[start:start + per_tree], report, only[start:start + per_tree])
     return results
 
 
-def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, report, only):
+def decode_tree(model, prompt_ids, forcers, samples, temperature, generators, report, only):
     """One tree: prefill each prompt once, then one token per row per step, forking where the
     settings of a row disagree; report(i, j, k, state) as each setting of each root finishes.
-    only[i]: the indices of the settings prompt i runs."""
+    only[i]: the indices of the settings prompt i runs; generators[i]: the generator its rows draw
+    from (the same object for several prompts: they share one stream)."""
     device = model.device
     pad_id = forcers[0].eot_id  # padding is masked out: any id will do
     prompt_ids, prompt_mask = (x.to(device) for x in left_pad(prompt_ids, pad_id))
@@ -592,8 +610,11 @@ def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, rep
     need_fallback = any(not f.wait_ids for f in forcers)
     for step in range(max(f.max_new_tokens for f in forcers)):
         scores = mask_padded_vocab(logits.float(), forcers[0].vocab_size)
-        choices = pick(scores, temperature, generator, slots)
-        fallbacks = pick(block(scores, blocked_ids), temperature, generator, slots) if need_fallback else choices
+        # Branches are ordered by root, so a prompt's rows are consecutive: each draws its uniforms
+        # from its own generator, as many as it has rows, whatever the other prompts do.
+        row_generators = [generators[b.root // samples] for b in branches]
+        choices = pick(scores, temperature, row_generators, slots)
+        fallbacks = pick(block(scores, blocked_ids), temperature, row_generators, slots) if need_fallback else choices
         branches, parents, next_tokens = decide(branches, choices, fallbacks, forcers)
         for branch in branches:
             for j, state in branch.members:
