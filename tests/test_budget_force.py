@@ -377,6 +377,41 @@ def test_sampling_is_seeded(smol):
 # -----------------------------------------------------------------------------
 # the command line
 
+# -----------------------------------------------------------------------------
+# forced_mask on a model: a delimiter the model opens itself is its own choice (both formats)
+
+@pytest.mark.parametrize("fmt", ["s1", "r1"])
+def test_forced_mask_tells_a_delimiter_the_model_opened_from_a_forced_one(smol_tokenizer, fmt):
+    """Tiny Llamas that always choose one token: the delimiter's first token (the model closes its
+    thinking itself: that token is not forced, and evaluate.closed_itself says so), end-of-turn
+    (replaced by the forced delimiter) and a word (thinking cut at the cap). budget_force and the
+    decode tree agree."""
+    import evaluate
+    from conftest import tiny_llama
+
+    tok = smol_tokenizer
+    _, think_end = bf.delimiters(fmt)
+    end_ids, word = bf.encode(tok, think_end), bf.encode(tok, " so")[0]
+    cases = {"opens the delimiter": end_ids[0], "ends its turn": tok.eos_token_id, "thinks on": word}
+    for what, token in cases.items():
+        model = tiny_llama(tok, [token])
+        [r] = bf.budget_force(model, tok, ["What is 2+2?"], max_think=4, max_answer=5, fmt=fmt)
+        assert bf.budget_force_tree(model, tok, ["What is 2+2?"], [{"max_think": 4}], max_answer=5,
+                                    fmt=fmt)[0][0][0] == r
+        n = r["thinking_tokens"]
+        assert len(r["forced_mask"]) == len(r["completion_ids"])
+        if what == "opens the delimiter":
+            assert n == 0 and r["completion_ids"][:len(end_ids)] == end_ids and not r["forced_stop"]
+            assert r["forced_mask"][0] is False and evaluate.closed_itself(r)
+        elif what == "ends its turn":  # "\n" + delimiter forced in place of end-of-turn
+            assert n == 0 and r["completion_ids"][:len(end_ids) + 1] == bf.encode(tok, "\n" + think_end)
+            assert r["forced_mask"][0] is True and not evaluate.closed_itself(r)
+        else:
+            assert n == 4 and r["forced_stop"] and r["forced_mask"][:4] == [False] * 4
+            assert r["forced_mask"][4] is True and not evaluate.closed_itself(r)
+            assert r["text"].startswith(" so" * 4 + "\n" + think_end + "Final Answer:")
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "budget_force.py", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
