@@ -37,6 +37,7 @@ import argparse
 import functools
 import importlib.util
 import inspect
+import itertools
 import json
 import os
 import sys
@@ -378,7 +379,8 @@ def block(scores, token_ids):
 def pick(scores, temperature, generator, order=None):
     """The model's choice per row: argmax, or a draw from softmax(scores / T) under sampling.
     order: a permutation of the rows; choice k is then row order[k]'s, drawn with the k-th
-    uniform, so the choices do not depend on which row of `scores` holds whom.
+    uniform, so the choices do not depend on which row of `scores` holds whom. generator: one
+    torch.Generator, or a list of one per uniform (see uniforms).
 
     The draw inverts the cumulative distribution: one uniform per row from the seeded generator,
     scaled to the row's total, and the first token whose cumulative probability reaches it. That
@@ -387,7 +389,7 @@ def pick(scores, temperature, generator, order=None):
     if temperature > 0:
         cdf = torch.softmax(scores / temperature, dim=-1).cumsum(dim=-1, dtype=torch.float64)
         # 1 - U is in (0, 1]: it never lands on 0, where a zero-probability first token would tie.
-        u = 1 - torch.rand((len(cdf), 1), generator=generator, dtype=torch.float64)
+        u = 1 - uniforms(generator, len(cdf))
         if order is not None:  # row order[k] takes uniform k
             u = u[torch.tensor(order).argsort()]
         drawn = torch.searchsorted(cdf, u.to(cdf.device) * cdf[:, -1:])
@@ -395,6 +397,15 @@ def pick(scores, temperature, generator, order=None):
     else:
         chosen = scores.argmax(dim=-1).tolist()
     return chosen if order is None else [chosen[i] for i in order]
+
+
+def uniforms(generator, n):
+    """n float64 uniforms in [0, 1), as a column: all from one generator, or, given a list of n
+    generators, the k-th from the k-th (a run of one generator draws in sequence, in one call)."""
+    if isinstance(generator, torch.Generator):
+        return torch.rand((n, 1), generator=generator, dtype=torch.float64)
+    return torch.cat([torch.rand((len(list(run)), 1), generator=g, dtype=torch.float64)
+                      for g, run in itertools.groupby(generator)])
 
 
 # -----------------------------------------------------------------------------
@@ -742,6 +753,9 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     meaning). Returns results[i][j][k]: question i, setting j, sample k, each the dict
     budget_force() returns. on_result(i, j, k, result) is called as soon as one finishes.
     only[i], where given: the indices of the settings question i runs; its others stay None.
+    seed: an int (one generator for the whole call), or a list of one seed per question: question
+    i then draws only from its own generator, so its samples do not depend on which other
+    questions share its tree or on the memory bound's split (evaluate.py derives them per question).
 
     A row of the batch carries the settings that agree on its tokens so far. Every setting of a
     row decides its next token with its own BudgetForcer state from the same model choice (greedy:
@@ -782,7 +796,10 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     plan = plan_tree([f.max_new_tokens for f in forcers], max(map(len, prompt_ids)), len(questions), samples,
                      kv_bytes_per_token(model.config, model.dtype),
                      default_cache_bytes(model) if cache_bytes is None else cache_bytes)
-    generator = torch.Generator().manual_seed(seed)
+    if isinstance(seed, int):
+        generators = [torch.Generator().manual_seed(seed)] * len(questions)
+    else:
+        generators = [torch.Generator().manual_seed(s) for s in seed]
     for group, per_tree in zip(plan.groups, plan.per_tree):
         local = {j: n for n, j in enumerate(group)}  # setting index -> its index among the group's forcers
         for start in range(0, len(questions), per_tree):
@@ -794,14 +811,16 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
                 if on_result is not None:
                     on_result(i, j, k, results[i][j][k])
             decode_tree(model, [prompt_ids[i] for i in chunk], [forcers[j] for j in group], samples, temperature,
-                        generator, report, [[local[j] for j in only[i] if j in local] for i in chunk])
+                        [generators[i] for i in chunk], report,
+                        [[local[j] for j in only[i] if j in local] for i in chunk])
     return results
 
 
-def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, report, only):
+def decode_tree(model, prompt_ids, forcers, samples, temperature, generators, report, only):
     """One tree: prefill each prompt once, then one token per row per step, forking where the
     settings of a row disagree; report(i, j, k, state) as each setting of each root finishes.
-    only[i]: the indices of the settings prompt i runs."""
+    only[i]: the indices of the settings prompt i runs; generators[i]: the generator its rows draw
+    from (the same object for several prompts: they share one stream)."""
     device = model.device
     pad_id = forcers[0].eot_id  # padding is masked out: any id will do
     prompt_ids, prompt_mask = (x.to(device) for x in left_pad(prompt_ids, pad_id))
@@ -826,8 +845,11 @@ def decode_tree(model, prompt_ids, forcers, samples, temperature, generator, rep
     need_fallback = any(not f.wait_ids for f in forcers)
     for step in range(max(f.max_new_tokens for f in forcers)):
         scores = mask_padded_vocab(logits.float(), forcers[0].vocab_size)
-        choices = pick(scores, temperature, generator, slots)
-        fallbacks = pick(block(scores, blocked_ids), temperature, generator, slots) if need_fallback else choices
+        # Branches are ordered by root, so a prompt's rows are consecutive: each draws its uniforms
+        # from its own generator, as many as it has rows, whatever the other prompts do.
+        row_generators = [generators[b.root // samples] for b in branches]
+        choices = pick(scores, temperature, row_generators, slots)
+        fallbacks = pick(block(scores, blocked_ids), temperature, row_generators, slots) if need_fallback else choices
         branches, parents, next_tokens = decide(branches, choices, fallbacks, forcers)
         for branch in branches:
             for j, state in branch.members:

@@ -20,6 +20,7 @@ Outputs in --out: samples.jsonl (one line per generation, appended as it arrives
 same command skips finished work), summary.json, scaling.png, and a table on stdout.
 """
 import argparse
+import hashlib
 import itertools
 import json
 import os
@@ -288,6 +289,14 @@ def sample_row(q, s, k, result):
             **s, "sample": k}
 
 
+def question_seed(seed, question_id):
+    """The sampler's seed for one question: a hash of the run's --seed and the question's id, so a
+    question draws the same whichever batch, decode tree or process it lands in, and two questions
+    never share draws (sha256, not hash(), which changes from process to process)."""
+    digest = hashlib.sha256(f"{seed}:{question_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # below 2**63: any torch.Generator seed
+
+
 def missing_by_question(questions, settings, samples, done):
     """{(setting index, sample) pairs not yet in samples.jsonl: [questions lacking exactly those]}."""
     groups = {}
@@ -343,7 +352,8 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                 budget_force.budget_force_tree(
                     model, tokenizer, [q["question"] for q in batch], [settings[j] for j in indices],
                     samples=max(k for _, k in lacking) + 1, max_answer=max_answer, temperature=temperature,
-                    fmt=fmt, seed=seed, cache_bytes=cache_bytes, on_result=write)
+                    fmt=fmt, seed=[question_seed(seed, q["id"]) for q in batch], cache_bytes=cache_bytes,
+                    on_result=write)
         bar.close()
     finally:
         os.close(fd)

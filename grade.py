@@ -299,12 +299,18 @@ def plain_number(s):
 
 
 def choice_letter(answer):
-    """The multiple-choice letter an answer names ("B", "(B)", "B)", "B. 42 kJ", "answer is B"), or None."""
+    """The multiple-choice letter an answer names ("B", "(B)", "B)", "B. 42 kJ", "answer is B"), or None.
+    An answer that names several letters ("(A) or (B)", "A or B") is a hedge, not a choice: None."""
     s = normalize(answer)
-    m = (re.match(r"^(?:\(([A-J])\)|([A-J])(?:[.:)]|$))", s, re.IGNORECASE)
-         or re.search(r"\(([A-J])\)", s, re.IGNORECASE)
-         or re.search(r"\b(?:answer|option|choice)\s*(?:is)?\s*:?\s*\(?([A-J])\b", s, re.IGNORECASE))
-    return next(g for g in m.groups() if g).upper() if m else None
+    first = re.match(r"^(?:\(([A-J])\)|([A-J])(?:[.:)]|$))", s, re.IGNORECASE)
+    letters = {g for g in (first.groups() if first else ()) if g}
+    letters.update(re.findall(r"\(([A-J])\)", s, re.IGNORECASE))
+    letters.update(re.findall(r"\b(?:answer|option|choice)\s*(?:is)?\s*:?\s*\(?([A-J])\b", s, re.IGNORECASE))
+    # Capital letters joined by or / and / a comma / a slash; case-sensitive, so the article "a" is none.
+    for pair in re.findall(r"(?<![A-Za-z])\(?([A-J])\)?\s*(?:,|/|\bor\b|\band\b)\s*\(?([A-J])\)?(?![A-Za-z])", s):
+        letters.update(pair)
+    letters = {letter.upper() for letter in letters}
+    return letters.pop() if len(letters) == 1 else None
 
 
 def math_verify_equal(gold, prediction):

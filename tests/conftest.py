@@ -32,16 +32,25 @@ def gguf_path():
 
 
 @pytest.fixture(scope="session")
-def smol(gguf_path):
+def smol_tokenizer(gguf_path):
+    """The embedded model's tokenizer alone: for tests of tiny models over its vocabulary, which
+    then skip the model's ~15 s load. Do not modify it."""
+    from transformers import AutoTokenizer
+
+    folder, name = os.path.split(gguf_path)
+    return AutoTokenizer.from_pretrained(folder, gguf_file=name)
+
+
+@pytest.fixture(scope="session")
+def smol(gguf_path, smol_tokenizer):
     """(model, tokenizer) of the embedded model in float32, eval mode. Do not modify it."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     folder, name = os.path.split(gguf_path)
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     model.eval()
-    return model, tokenizer
+    return model, smol_tokenizer
 
 
 @pytest.fixture(scope="session")

@@ -377,6 +377,41 @@ def test_sampling_is_seeded(smol):
 # -----------------------------------------------------------------------------
 # the command line
 
+# -----------------------------------------------------------------------------
+# forced_mask on a model: a delimiter the model opens itself is its own choice (both formats)
+
+@pytest.mark.parametrize("fmt", ["s1", "r1"])
+def test_forced_mask_tells_a_delimiter_the_model_opened_from_a_forced_one(smol_tokenizer, fmt):
+    """Tiny Llamas that always choose one token: the delimiter's first token (the model closes its
+    thinking itself: that token is not forced, and evaluate.closed_itself says so), end-of-turn
+    (replaced by the forced delimiter) and a word (thinking cut at the cap). budget_force and the
+    decode tree agree."""
+    import evaluate
+    from conftest import tiny_llama
+
+    tok = smol_tokenizer
+    _, think_end = bf.delimiters(fmt)
+    end_ids, word = bf.encode(tok, think_end), bf.encode(tok, " so")[0]
+    cases = {"opens the delimiter": end_ids[0], "ends its turn": tok.eos_token_id, "thinks on": word}
+    for what, token in cases.items():
+        model = tiny_llama(tok, [token])
+        [r] = bf.budget_force(model, tok, ["What is 2+2?"], max_think=4, max_answer=5, fmt=fmt)
+        assert bf.budget_force_tree(model, tok, ["What is 2+2?"], [{"max_think": 4}], max_answer=5,
+                                    fmt=fmt)[0][0][0] == r
+        n = r["thinking_tokens"]
+        assert len(r["forced_mask"]) == len(r["completion_ids"])
+        if what == "opens the delimiter":
+            assert n == 0 and r["completion_ids"][:len(end_ids)] == end_ids and not r["forced_stop"]
+            assert r["forced_mask"][0] is False and evaluate.closed_itself(r)
+        elif what == "ends its turn":  # "\n" + delimiter forced in place of end-of-turn
+            assert n == 0 and r["completion_ids"][:len(end_ids) + 1] == bf.encode(tok, "\n" + think_end)
+            assert r["forced_mask"][0] is True and not evaluate.closed_itself(r)
+        else:
+            assert n == 4 and r["forced_stop"] and r["forced_mask"][:4] == [False] * 4
+            assert r["forced_mask"][4] is True and not evaluate.closed_itself(r)
+            assert r["text"].startswith(" so" * 4 + "\n" + think_end + "Final Answer:")
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "budget_force.py", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
@@ -390,11 +425,13 @@ def run_cli(*args):
     (["--prompt", "hi", "--model", "missing.gguf"], "no such GGUF file"),
     (["--prompt", "   "], "empty prompt"),
 ])
-def test_cli_bad_input_one_line_exit_2(args, message):
-    proc = run_cli(*args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr
+def test_cli_bad_input_one_line_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bf.main(args)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
 def test_cli_json(smol_dir):
@@ -409,23 +446,27 @@ def test_cli_json(smol_dir):
         assert row["thinking_tokens"] <= 20
 
 
-def test_cli_explains_thinking_that_closes_at_once(smol_dir):
+def test_cli_explains_thinking_that_closes_at_once(smol_dir, capsys):
     """Issue 11: the untrained model closes its thinking at once; the CLI printed an empty answer
     and nothing else. Now one stderr line says why and what to try; forcing makes it think."""
-    proc = run_cli("--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "20", "--max-answer", "4")
-    assert proc.returncode == 0, proc.stderr
-    assert "[thinking tokens: 0/20" in proc.stdout
-    notes = [line for line in proc.stderr.splitlines() if line.startswith("note:")]
+    bf.main(["--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "20", "--max-answer", "4"])
+    out, err = capsys.readouterr()
+    assert "[thinking tokens: 0/20" in out
+    notes = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and "0 thinking tokens" in notes[0]
     assert all(hint in notes[0] for hint in ("--min-think", "--num-wait", "trained to think"))
-    forced = run_cli("--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "20",
-                     "--min-think", "8", "--max-answer", "4", "--json")
-    assert forced.returncode == 0, forced.stderr
-    assert json.loads(forced.stdout)["thinking_tokens"] >= 8 and "note:" not in forced.stderr
+    bf.main(["--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "20", "--min-think", "8",
+             "--max-answer", "4", "--json"])
+    out, err = capsys.readouterr()
+    assert json.loads(out)["thinking_tokens"] >= 8 and "note:" not in err
 
 
-def test_cli_streams(smol_dir):
-    proc = run_cli("--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "16",
-                   "--max-answer", "8")
-    assert proc.returncode == 0, proc.stderr
-    assert "<|im_start|>answer" in proc.stdout and "[thinking tokens:" in proc.stdout
+def test_cli_streams(smol_dir, capsys):
+    bf.main(["--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "16", "--max-answer", "8"])
+    out = capsys.readouterr().out
+    assert "<|im_start|>answer" in out and "[thinking tokens:" in out
+    # the streamed text is the generation itself: the same as the --json run's text
+    bf.main(["--model", smol_dir, "--prompt", "How many r in raspberry", "--max-think", "16", "--max-answer", "8",
+             "--json"])
+    text = json.loads(capsys.readouterr().out)["text"]
+    assert text.replace("<|im_end|>", "").strip() in out

@@ -205,6 +205,22 @@ def test_geometric_rank_follows_two_to_the_minus_rank():
     assert curate.geometric_rank(rng, 1) == 0
 
 
+@pytest.mark.parametrize("strategy", ["s1", "diverse"])
+def test_domains_are_drawn_uniformly_not_by_size(strategy):
+    """Domains of 30, 6 and 2 rows: the first pick lands in each domain a third of the time (not
+    30/38, 6/38, 2/38, as a draw in proportion to size would give), and 12 picks take both rows of
+    the smallest domain in most runs (a proportional draw would in 1 run in 11: 12 x 11 / (38 x 37))."""
+    sizes = {"big": 30, "mid": 6, "small": 2}
+    rows = [{"question": f"{d}{i}", "domain": d, "thinking_tokens": 100 + i} for d, n in sizes.items() for i in range(n)]
+    runs = 1500
+    firsts = [curate.select(rows, 1, strategy, seed)[0]["domain"] for seed in range(runs)]
+    for d in sizes:  # 1/3 +- 0.06: more than 5 standard errors (0.012)
+        assert abs(firsts.count(d) / runs - 1 / 3) < 0.06, (d, firsts.count(d))
+    both_small = sum(sum(r["domain"] == "small" for r in curate.select(rows, 12, strategy, seed)) == 2
+                     for seed in range(200))
+    assert both_small > 0.6 * 200, both_small
+
+
 def test_s1_picks_within_a_domain_by_rank():
     """One domain, three rows: the longest is picked first about 4/7 of the time (1 : 1/2 : 1/4)."""
     rows = [{"question": str(i), "domain": "d", "thinking_tokens": t} for i, t in enumerate([10, 30, 20])]

@@ -5,6 +5,8 @@ at almost every step: settings fork at the first token and at every end attempt.
 test compares thousands of samples, so it uses a tiny Llama whose choices are a handful of
 tokens (conftest.tiny_llama) instead."""
 import collections
+import functools
+import inspect
 import math
 
 import pytest
@@ -130,27 +132,37 @@ def chi_square_quantile(df, z=3.719):
 
 
 @pytest.fixture(scope="module")
-def tiny_sampler(smol):
+def tiny_sampler(smol_tokenizer):
     """A tiny Llama over SmolLM2's tokenizer cut to 400 ids, almost always choosing between
     ending its thinking (<|im_start|>, <|im_end|>) and two words, with odds that depend on the
     context: a handful of completions per setting, each frequent enough to compare, and a draw
     over 400 logits instead of 49,152, so a thousand samples per setting take seconds."""
-    tokenizer = truncated_tokenizer(smol[1], 400)
+    tokenizer = truncated_tokenizer(smol_tokenizer, 400)
     words = [bf.encode(tokenizer, w) for w in (" a", " the")]
     assert all(len(w) == 1 for w in words)
     return tiny_llama(tokenizer, [1, 2] + [w[0] for w in words], seed=1, spread=0.3), tokenizer
 
 
 def test_sampling_keeps_each_settings_distribution(tiny_sampler, one_thread):
-    """At temperature 0.5, 1,000 samples of one question per setting from the tree and from
+    """At temperature 0.5, 400 samples of one question per setting from the tree and from
     separate runs (another seed): each setting's completions have the same distribution (a
     chi-square test of homogeneity under its 1e-4 quantile), and the same average thinking length
-    within 5 standard errors. The thresholds leave room: the tree as it is scores at most 0.55 of
-    the quantile (other seed pairs: 0.1-0.45), while a tree that ignores the temperature, draws its
-    fallbacks greedily, gives every sample the same first token or decides every setting of a row
-    by one setting's rules scores at least four times it."""
+    within 5 standard errors. The tree as it is scores 0.23-0.43 of the quantile here.
+
+    Power (why 400 draws are enough): with 1,000 draws a tree that ignores the temperature
+    (draws at T = 1) scored 4.4-6.7 times the quantile (statistics 249, 234, 288 on 22, 20, 14
+    degrees of freedom), and the other regressions below at least four times it. The statistic's
+    noncentrality grows with the draws, so at 400 it is 0.4 x (statistic - df) = 91, 85 and 110:
+    the noncentral chi-square exceeds the quantile with probability 0.9999, 0.9998 and 1.0000 per
+    setting (Poisson mixture of central chi-squares, df 14, 13 and 9 as seen at 400), so the three
+    settings all miss with probability ~1e-15; measured at 400: 1.7, 2.5 and 3.7 times the quantile.
+    The false alarm rate is at most 3 x 1e-4 per seed pair (the seeds are fixed: the test is
+    deterministic). 1,000 draws took 3.5 times as long (55 s vs 16 s on a loaded 2-core CPU).
+    Regressions it fails on: a tree that ignores the temperature, draws its fallbacks greedily,
+    gives every sample the same first token or decides every setting of a row by one setting's
+    rules."""
     model, tokenizer = tiny_sampler
-    question, n = "Name a color.", 1000
+    question, n = "Name a color.", 400
     settings = [{"max_think": 3, "min_think": 2, "wait_str": ""}, {"max_think": 4, "num_wait": 1}, {"max_think": 2}]
     tree = bf.budget_force_tree(model, tokenizer, [question], settings, samples=n, max_answer=2,
                                 temperature=0.5, seed=1)[0]
@@ -226,3 +238,135 @@ def test_pick_with_an_order_draws_as_the_ordered_rows_would():
         ordered = bf.pick(scores[order], temperature, torch.Generator().manual_seed(1))
         permuted = bf.pick(scores, temperature, torch.Generator().manual_seed(1), order)
         assert permuted == ordered
+
+
+# -----------------------------------------------------------------------------
+# what the tree shares, what it holds in memory, and whose rows are whose
+
+def record_forward(monkeypatch, model):
+    """Every forward call's batch size (prefill first), recorded on the model instance."""
+    calls, forward = [], model.forward
+
+    @functools.wraps(forward)  # keeps the signature: budget_force reads the cache argument's name from it
+    def counting(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", counting)
+    return calls
+
+
+def test_settings_share_rows_until_their_tokens_differ(smol, monkeypatch, one_thread):
+    """The rows the tree decodes, step by step, are exactly the distinct (question, sample, prefix)
+    among the generations still running: counted here from the finished texts, not from the tree.
+    A tree that gave every setting its own row from the first token decodes more rows (two of the
+    ten settings never differ before their fourth token), and the prefill runs once per question,
+    not once per sample."""
+    model, tokenizer = smol
+    calls = record_forward(monkeypatch, model)
+    samples = 2
+    tree = bf.budget_force_tree(model, tokenizer, QUESTIONS[:2], SETTINGS, samples=samples, max_answer=3)
+    assert calls[0] == 2  # one prefill row per question
+    results = [(i, k, r["completion_ids"]) for i, row in enumerate(tree) for per in row for k, r in enumerate(per)]
+    expected = [len({(i, k, tuple(ids[:t + 1])) for i, k, ids in results if len(ids) > t + 1})
+                for t in range(max(len(ids) for _, _, ids in results) - 1)]
+    assert calls[1:] == expected
+    assert expected[0] < len(results)  # shared rows at the first step: there was something to share
+    assert sum(expected) < sum(len(ids) - 1 for _, _, ids in results)
+
+
+def cache_bytes_per_token(model):
+    """KV-cache bytes per token, counted from the tensors a real prefill leaves in a cache."""
+    from transformers import DynamicCache
+
+    cache, length = DynamicCache(config=model.config), 7
+    with torch.no_grad():
+        model(input_ids=torch.arange(100, 100 + length)[None], use_cache=True,
+              **{"cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values": cache})
+    return sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers) // length
+
+
+def test_memory_bound_holds_for_several_samples_and_splits_without_changing_draws(tiny_sampler, monkeypatch,
+                                                                                   one_thread):
+    """cache_bytes for two questions' worst case (every root forked into one row per setting at
+    full length), with the bytes per token counted from a real cache, not from tree_cache_bytes:
+    five questions x 3 samples x 4 settings run as trees of 2, 2 and 1 questions, the cache's
+    buffers never hold more than the bound, and with a seed per question (sampling) every question
+    gets the very samples it gets in one unbounded tree. (The tiny Llama: its draws are between a
+    handful of tokens, far apart, so float noise from another batch composition cannot flip one;
+    over SmolLM2's 49K ids it can.)"""
+    model, tokenizer = tiny_sampler
+    per_token = cache_bytes_per_token(model)
+    assert bf.kv_bytes_per_token(model) == per_token
+    settings, samples, max_answer = SETTINGS[1:5], 3, 3
+    longest = max(len(bf.encode(tokenizer, bf.build_prompt(tokenizer, q))) for q in QUESTIONS)
+    longest += max(bf.BudgetForcer(tokenizer, max_answer=max_answer, **s).max_new_tokens for s in settings)
+    bound = 2 * samples * len(settings) * longest * per_token
+    kwargs = dict(samples=samples, max_answer=max_answer, temperature=1.0, seed=[5, 6, 7, 8, 9])
+    whole = bf.budget_force_tree(model, tokenizer, QUESTIONS, settings, **kwargs)
+
+    trees, caches, peak = [], [], [0]
+    decode_tree, growing_cache, forward = bf.decode_tree, bf.growing_cache, model.forward
+
+    def counting_tree(model, prompt_ids, *args):
+        trees.append(len(prompt_ids))
+        return decode_tree(model, prompt_ids, *args)
+
+    def kept_cache(*args):
+        caches.append(growing_cache(*args))
+        return caches[-1]
+
+    @functools.wraps(forward)
+    def measuring(*args, **kwargs):
+        out = forward(*args, **kwargs)
+        peak[0] = max(peak[0], sum(layer.key_buffer.nbytes + layer.value_buffer.nbytes for layer in caches[-1].layers))
+        return out
+
+    monkeypatch.setattr(bf, "decode_tree", counting_tree)
+    monkeypatch.setattr(bf, "growing_cache", kept_cache)
+    monkeypatch.setattr(model, "forward", measuring)
+    split = bf.budget_force_tree(model, tokenizer, QUESTIONS, settings, cache_bytes=bound, **kwargs)
+    assert trees == [2, 2, 1]
+    assert bound // 4 < peak[0] <= bound  # the buffers came near the bound, and stayed under it
+    assert split == whole
+    assert all(len({tuple(r["completion_ids"]) for r in per}) > 1 for row in whole for per in row[:1])
+
+
+def test_several_questions_and_samples_each_get_their_own_rows(smol, tiny_sampler, one_thread):
+    """Three questions x 3 samples x 3 settings in one tree. Greedy (the embedded model): every
+    sample of question i is its separate budget_force() run on question i. Sampling with a seed per
+    question (the tiny Llama): question i's samples are those of a tree holding question i alone,
+    so no sample came from another question's rows, and a question's samples are not all alike."""
+    model, tokenizer = smol
+    questions, settings = QUESTIONS[:3], SETTINGS[1:4]
+    greedy = bf.budget_force_tree(model, tokenizer, questions, settings, samples=3, max_answer=3)
+    for j, setting in enumerate(settings):
+        separate = bf.budget_force(model, tokenizer, questions, max_answer=3, **setting)
+        for i in range(len(questions)):
+            assert greedy[i][j] == [separate[i]] * 3, (i, j)
+    model, tokenizer = tiny_sampler
+    seeds = [21, 22, 23]
+    sampled = bf.budget_force_tree(model, tokenizer, questions, settings, samples=3, max_answer=3,
+                                   temperature=1.0, seed=seeds)
+    for i, question in enumerate(questions):
+        alone = bf.budget_force_tree(model, tokenizer, [question], settings, samples=3, max_answer=3,
+                                     temperature=1.0, seed=[seeds[i]])[0]
+        assert sampled[i] == alone, i
+        assert all(r["prompt"] == bf.build_prompt(tokenizer, question) for per in alone for r in per)
+    assert all(len({tuple(r["completion_ids"]) for r in sampled[i][2]}) > 1 for i in range(len(questions)))
+
+
+def test_r1_format_in_the_tree_equals_separate_runs(smol, one_thread):
+    """The r1 delimiters (<think> ... </think>) through the tree, greedy: each setting as its own
+    budget_force run, the cap closing with </think> then "Final Answer:"."""
+    model, tokenizer = smol
+    settings = [{"max_think": 3}, {"max_think": 6, "min_think": 6}, {"max_think": 8, "num_wait": 1}]
+    tree = bf.budget_force_tree(model, tokenizer, QUESTIONS[:2], settings, max_answer=4, fmt="r1")
+    for j, setting in enumerate(settings):
+        separate = bf.budget_force(model, tokenizer, QUESTIONS[:2], max_answer=4, fmt="r1", **setting)
+        for i in range(2):
+            assert tree[i][j][0] == separate[i]
+            assert tree[i][j][0]["prompt"].endswith("<think>\n") and "<|im_start|>think" not in tree[i][j][0]["prompt"]
+    capped = tree[0][1][0]
+    assert capped["forced_stop"] and capped["thinking_tokens"] == 6
+    assert capped["text"][len(capped["thinking"]):].startswith("\n</think>\n\nFinal Answer:")

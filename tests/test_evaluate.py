@@ -567,3 +567,104 @@ def test_datasets_by_name_use_the_hub(monkeypatch):
         evaluate.load_questions("aime25")
     assert calls == [("HuggingFaceH4/MATH-500", None, "test"), ("Idavidrein/gpqa", "gpqa_diamond", "train"),
                      ("yentinglin/aime_2025", None, "train")]
+
+
+# -----------------------------------------------------------------------------
+# sampling, resume and --also with a tiny Llama (fast; the CLI runs in this process)
+
+@pytest.fixture(scope="module")
+def tiny(smol_tokenizer):
+    """A tiny Llama over SmolLM2's tokenizer cut to 400 ids that nearly always says " a", " the",
+    or tries to end its thinking (<|im_start|>, <|im_end|>): every setting forks, Waits are forced
+    often, and a draw is between a few far-apart tokens (no float noise can flip it)."""
+    from conftest import tiny_llama, truncated_tokenizer
+
+    tokenizer = truncated_tokenizer(smol_tokenizer, 400)
+    words = [evaluate.budget_force.encode(tokenizer, w)[0] for w in (" a", " the")]
+    return tiny_llama(tokenizer, [1, 2] + words, seed=1, spread=0.3), tokenizer
+
+
+@pytest.fixture
+def tiny_cli(tiny, monkeypatch):
+    """evaluate.main in this process, loading the tiny Llama whatever --model says."""
+    monkeypatch.setattr(evaluate.budget_force, "load_model", lambda model=None: tiny)
+
+
+def test_a_questions_samples_do_not_depend_on_its_batch(tiny, tmp_path, one_thread):
+    """Each question's sampler is seeded from --seed and its id: batch 3 and batch 1 write the same
+    samples, and two questions with the same text but different ids do not share draws."""
+    model, tokenizer = tiny
+    questions = evaluate.to_questions([{"id": f"q{i}", "question": q, "answer": "5"}
+                                       for i, q in enumerate(QUESTIONS[:2] + QUESTIONS[:1])])
+    settings = [{"max_think": 6, "num_wait": 0, "min_think": 0, "wait_str": "Wait"},
+                {"max_think": 6, "num_wait": 2, "min_think": 0, "wait_str": "Wait"}]
+    runs = {}
+    for batch_size in (3, 1):
+        runs[batch_size] = sorted(evaluate.run_sweep(model, tokenizer, questions, settings,
+                                                     str(tmp_path / f"b{batch_size}.jsonl"), samples=3,
+                                                     batch_size=batch_size, temperature=1.0, max_answer=3,
+                                                     seed=4, progress=False), key=evaluate.sample_key)
+    assert runs[3] == runs[1]
+    responses = {q["id"]: [r["response"] for r in runs[1] if r["id"] == q["id"]] for q in questions}
+    assert responses["q0"] != responses["q2"]  # same question text, another id: other draws
+    assert len(set(responses["q0"])) > 1  # the samples of a question differ
+    assert evaluate.question_seed(4, "q0") == evaluate.question_seed(4, "q0") != evaluate.question_seed(5, "q0")
+
+
+def test_resume_after_a_kill_between_two_settings_of_one_question(tiny_cli, tmp_path, monkeypatch, one_thread):
+    """Waits (Wait, Hmm and no string) so the tree forks, 2 samples at temperature 1, killed after
+    the third line: the first question has some of its 16 (setting, sample) rows and not others.
+    The rerun writes exactly the missing ones (the kept lines untouched, every key once), and the
+    three wait strings stay three settings: their rows do not collapse into one on resume."""
+    data = write_questions(tmp_path / "q.jsonl", n=3)
+    out = tmp_path / "out"
+    args = ["--dataset", data, "--max-think", "4", "8", "--num-wait", "0", "1", "--wait-str", "Wait", "Hmm", "",
+            "--samples", "2", "--temperature", "1", "--max-answer", "3", "--batch-size", "2", "--out", str(out)]
+    append_line, written = evaluate.append_line, []
+
+    def killed_after_three(fd, row):
+        if len(written) == 3:
+            raise KeyboardInterrupt("killed")
+        append_line(fd, row)
+        written.append(row)
+
+    monkeypatch.setattr(evaluate, "append_line", killed_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate.main(args)
+    monkeypatch.setattr(evaluate, "append_line", append_line)
+    before = (out / "samples.jsonl").read_text().splitlines()
+    assert len(before) == 3
+    first = json.loads(before[0])["id"]
+    assert 1 <= sum(json.loads(line)["id"] == first for line in before) < 16  # a kill inside one question
+    evaluate.main(args)
+    lines = (out / "samples.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert lines[:3] == before
+    keys = [evaluate.sample_key(r) for r in rows]
+    assert len(keys) == len(set(keys)) == 3 * 8 * 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(summary["rows"]) == 8
+    for s in summary["rows"]:
+        mine = [r for r in rows if all(r[f] == s[f] for f in ("max_think", "num_wait", "min_think", "wait_str"))]
+        assert len(mine) == 6
+        assert s["avg_thinking_tokens"] == pytest.approx(sum(r["thinking_tokens"] for r in mine) / 6)
+    waited = {ws: [r for r in rows if r["wait_str"] == ws and r["num_wait"] == 1] for ws in ("Wait", "Hmm", "")}
+    assert any("Hmm" in r["response"] for r in waited["Hmm"]) and not any("Hmm" in r["response"] for r in waited["Wait"])
+    assert all(r["waits"] >= 1 for ws in waited for r in waited[ws] if r["thinking_tokens"] < r["max_think"])
+
+
+def test_also_rows_stay_out_of_the_metrics(tiny_cli, tmp_path, one_thread):
+    """--also settings get rows and samples, but Control, Scaling and Performance are the main
+    sweep's: its points only, a in [its smallest min_think, its largest max_think]."""
+    out = tmp_path / "out"
+    evaluate.main(["--dataset", write_questions(tmp_path / "q.jsonl", n=2), "--max-think", "2", "4",
+                   "--also", "--max-think 12 --min-think 10", "--max-answer", "2", "--out", str(out)])
+    summary = json.loads((out / "summary.json").read_text())
+    caps = [r["max_think"] for r in summary["rows"]]
+    assert caps == [2, 4, 12]
+    also = summary["rows"][2]
+    assert also["avg_thinking_tokens"] >= 10  # outside the main sweep's [0, 4]: it would change Control
+    main_points = [(r["avg_thinking_tokens"], r["accuracy"]) for r in summary["rows"][:2]]
+    assert summary["metrics"] == {**evaluate.scaling_metrics(main_points, 0, 4), "a_min": 0, "a_max": 4}
+    assert summary["metrics"]["control"] == 1.0
+    assert len(evaluate.read_samples(str(out / "samples.jsonl"))) == 2 * 3

@@ -98,6 +98,82 @@ def test_issue_kinds_is_correct(response, gold, expected):
     assert grade.is_correct(response, gold) is expected
 
 
+# -----------------------------------------------------------------------------
+# multiple choice: option/choice wording, and a hedge over several options is wrong
+
+@pytest.mark.parametrize("prediction, gold, expected", [
+    ("option B", "B", True),
+    ("choice C", "C", True),
+    ("the answer is option (D)", "D", True),
+    ("Option: E", "E", True),
+    ("option B", "C", False),
+    # a hedge names several options: wrong, whichever one is gold
+    ("(A) or (B)", "A", False),
+    ("(A) or (B)", "B", False),
+    ("(A) or B", "A", False),
+    ("A or B", "B", False),
+    ("A, B", "A", False),
+    ("A/B", "B", False),
+    ("option A or option C", "C", False),
+    ("\\text{(A) and (B)}", "\\text{(A)}", False),
+    # ... but one letter stays one, with words or numbers around it
+    ("B) 42 or 43 kJ", "B", True),
+    ("(C), since 4 or 5 is too small", "C", True),
+])
+def test_choice_wordings_and_hedges(prediction, gold, expected):
+    assert grade.answers_match(prediction, gold) is expected
+
+
+@pytest.mark.parametrize("prediction, gold, expected", [
+    # numbers side by side in the gold are two numbers: only the same text equals them
+    ("3", "1 2", False),        # math-verify alone adds them: 1 2 -> 3
+    ("2", "1 2", False),
+    ("12", "1 2", False),
+    ("7", "3 4", False),
+    ("1 2", "1 2", True),
+    ("1  2", "1 2", True),
+])
+def test_numbers_side_by_side_in_the_gold(prediction, gold, expected):
+    assert grade.answers_match(prediction, gold) is expected
+
+
+MATH500_SAMPLE = os.path.join(ROOT, "tests", "data", "math500_answers.json")
+
+
+def test_math500_answer_sample_right_against_itself_wrong_against_the_next():
+    """A few dozen MATH500 reference answers kept in tests/data (source in the file), so a clone
+    without ../shared still runs a false-positive check: each answer grades correct against
+    itself and wrong against the next answer in the sample, both ways."""
+    with open(MATH500_SAMPLE, encoding="utf-8") as f:
+        sample = json.load(f)
+    assert "MATH-500" in sample["source"]
+    answers = [r["answer"] for r in sample["rows"]]
+    assert len(answers) == 40 and len(set(answers)) == 40
+    for a, b in zip(answers, answers[1:] + answers[:1]):
+        assert grade.answers_match(a, a), a
+        assert not grade.answers_match(a, b), (a, b)
+        assert not grade.answers_match(b, a), (b, a)
+
+
+def test_cli_prints_the_extracted_answer_and_the_verdict(capsys):
+    grade.main([S1 + "So the answer is \\boxed{\\frac{1}{2}}.", "0.5"])
+    assert json.loads(capsys.readouterr().out) == {"extracted": "\\frac{1}{2}", "correct": True}
+    grade.main([S1 + "Answer: (A) or (B)", "A"])
+    assert json.loads(capsys.readouterr().out) == {"extracted": "(A) or (B)", "correct": False}
+    grade.main(["\\boxed{42} only in the thinking\n<|im_start|>answer\n", "42"])
+    assert json.loads(capsys.readouterr().out) == {"extracted": None, "correct": False}
+
+
+def test_cli_in_a_subprocess():
+    r = subprocess.run([sys.executable, "grade.py", S1 + "Final Answer: 073", "73"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout) == {"extracted": "073", "correct": True}
+    r = subprocess.run([sys.executable, "grade.py", "only one argument"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
 # Degenerate values sympy decides by the hash seed: 0/0, x/0, and mixed numbers over zero.
 DEGENERATE = [("4 0/0", "0"), ("4 0/0", "4"), ("-4 0/0", "0"), ("0 0/0", "0"), ("4 4/0", "4"), ("4 4/0", "0"),
               ("0/0", "0"), ("\\frac{4\\cdot 0}{0}", "0"), ("\\frac{0}{0}", "1"), ("1/0", "\\infty"), ("1 000 0/0", "1000")]

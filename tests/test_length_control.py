@@ -50,13 +50,22 @@ def test_rejection_sampling_redraws_only_what_does_not_fit(monkeypatch):
     assert len({c[3] for c in calls}) == 4  # a new seed for every attempt
 
 
-def test_rejection_sweep_on_the_model(smol, tmp_path, one_thread):
-    model, tokenizer = smol
+def test_rejection_sweep_on_the_model(smol_tokenizer, tmp_path, one_thread):
+    """A tiny Llama that chooses between opening the end-of-thinking delimiter itself, ending its
+    turn and two words: some draws close their thinking in budget (accepted), some do not."""
+    from conftest import tiny_llama
+
+    tokenizer = smol_tokenizer
+    words = [evaluate.budget_force.encode(tokenizer, w)[0] for w in (" a", " the")]
+    model = tiny_llama(tokenizer, [1, 2] + words, seed=1, spread=0.3)
     questions = evaluate.to_questions([{"question": q, "answer": "5"} for q in QUESTIONS[:3]])
     settings = [{"max_think": b, "num_wait": 0, "min_think": 0} for b in (3, 12)]
     rows = length_control.run_baseline(model, tokenizer, questions, settings, str(tmp_path / "s.jsonl"),
                                        temperature=1.0, max_answer=4, progress=False, rejection_tries=3)
     assert len(rows) == 6 and all(1 <= r["tries"] <= 3 for r in rows)
+    # Some draws were accepted: the model closed its thinking itself within the budget (a test that
+    # saw only rejections could not tell acceptance from a closed_itself that is always False).
+    assert any(r["closed_itself"] and r["thinking_tokens"] <= r["max_think"] and r["tries"] < 3 for r in rows)
     for r in rows:
         fits = r["closed_itself"] and r["thinking_tokens"] <= r["max_think"]
         assert fits or r["tries"] == 3  # only a question that never fit used every try

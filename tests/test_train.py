@@ -56,12 +56,12 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(smol, tmp_path_factory):
+def tiny_dir(smol_tokenizer, tmp_path_factory):
     """A 2-layer, 32-wide Llama with SmolLM2's tokenizer and chat template: random weights, but the
     same code path as a real model, and a training step in milliseconds."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    _, tokenizer = smol
+    tokenizer = smol_tokenizer
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
@@ -169,7 +169,16 @@ def test_packing_keeps_attention_within_each_example(smol):
             start += len(alone)
     # The seam: the first label of every example is prompt (-100), so nothing learns across it.
     assert all(e["labels"][0] == -100 for e in examples)
-    assert train.trained_tokens(examples[0]) == sum(x != -100 for x in examples[0]["labels"][1:])
+
+
+def test_trained_tokens_counted_by_hand(smol_tokenizer):
+    """Position t predicts token t+1: a label is trained from the second position on."""
+    assert train.trained_tokens({"labels": [-100, -100, 5, 6, 7]}) == 3
+    assert train.trained_tokens({"labels": [5, 6, -100, 7]}) == 2  # the first label has no position before it
+    assert train.trained_tokens({"labels": [-100]}) == 0
+    row = rows(1)[0]
+    _, turn = train.render_example(smol_tokenizer, row)
+    assert train.trained_tokens(train.tokenize_example(smol_tokenizer, row, 4096)) == len(turn)  # the whole turn
 
 
 def varied_rows(n):
@@ -221,15 +230,17 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
 
 
 # --- bad input ----------------------------------------------------------------------------------
-def test_bad_input_exits_2_with_one_line(tiny_dir, tmp_path):
+def test_bad_input_exits_2_with_one_line(tiny_dir, tmp_path, capsys):
     no_fields = write_jsonl(tmp_path / "nofields.jsonl", [{"question": "q", "answer": "a"}] * 3)
     cases = [(no_fields, [], "no trainable rows out of 3"),
              (write_jsonl(tmp_path / "ok.jsonl", rows(2)), ["--block-size", "8"], "prompt longer than the block size")]
-    for data, extra, message in cases:  # through the real CLI
-        r = run_cli("train.py", "--model", tiny_dir, "--data", data, "--out", str(tmp_path / "o"), *extra)
-        assert r.returncode == 2, r.stderr[-2000:]
-        assert message in r.stderr and "Traceback" not in r.stderr
-        assert r.stderr.strip().splitlines()[-1].startswith("error: ")
+    for data, extra, message in cases:  # through main(), in this process (train.py's own run is a subprocess above)
+        with pytest.raises(SystemExit) as exit_info:
+            train.main(["--model", tiny_dir, "--data", data, "--out", str(tmp_path / "o"), "--mixed-precision", "no",
+                        *extra])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and "Traceback" not in err
+        assert err.strip().splitlines()[-1].startswith("error: ")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     with pytest.raises(ValueError, match="is empty"):
@@ -290,21 +301,34 @@ def test_loss_falls_over_20_steps(one_process_run):
     assert len(losses) == 20
     assert sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3, losses
     summary = json.load(open(os.path.join(one_process_run, "train_summary.json")))
-    assert summary["tokens_per_s"] > 0 and summary["data"]["examples"] == 16
+    assert summary["data"]["examples"] == 16
+    assert summary["tokens"] == sum(r["tokens"] for r in read_log(one_process_run))
 
 
-def test_two_process_cpu_run_follows_one_process_curve(one_process_run, tiny_dir, tiny_data, tmp_path):
+def test_two_process_cpu_run_follows_one_process_curve(tiny_dir, tiny_data, tmp_path):
+    """DDP over gloo, 2 processes x 2 micro-batches of 2 per global batch of 8 (the gradient
+    all-reduce skipped on the first micro-batch, done on the last) against one process with 4
+    micro-batches: the same losses step by step and the same final weights. With one micro-batch
+    per process a sync on the wrong micro-batch could not show."""
+    flags = [f for f in TINY if f not in ("--batch-size", "4", "--max-steps", "20")] + ["--batch-size", "8", "--max-steps", "6"]
+    one = str(tmp_path / "run1")
+    train.train(train.parse_args(["--model", tiny_dir, "--data", tiny_data, "--out", one, *flags]))
     out = str(tmp_path / "run2")
     # `--multi_gpu` is accelerate's name for its torchrun launcher; with no GPU, train.py runs DDP on CPU.
     r = run_cli("-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                 "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29513",
-                "train.py", "--model", tiny_dir, "--data", tiny_data, "--out", out, *TINY, timeout=600)
+                "train.py", "--model", tiny_dir, "--data", tiny_data, "--out", out, *flags, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "2 process(es)" in r.stdout
-    one, two = read_log(one_process_run), read_log(out)
-    assert [x["step"] for x in two] == list(range(1, 21))
-    for a, b in zip(one, two):
-        assert b["loss"] == pytest.approx(a["loss"], rel=2e-3, abs=2e-3), (a, b)
+    assert "2 process(es) x 2 micro-batches of <= 2" in r.stdout
+    assert [x["step"] for x in read_log(out)] == list(range(1, 7))
+    for a, b in zip(read_log(one), read_log(out)):
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-4, abs=2e-5), (a, b)
+    from safetensors.torch import load_file
+
+    w1, w2 = (load_file(os.path.join(d, "model.safetensors")) for d in (one, out))
+    assert w1.keys() == w2.keys()
+    for name in w1:
+        torch.testing.assert_close(w2[name], w1[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_resume_after_kill_continues_the_same_run(one_process_run, tiny_dir, tiny_data, tmp_path):
@@ -345,6 +369,15 @@ def test_max_minutes_stops_on_the_clock_with_the_schedule_tied_to_it(tiny_dir, t
                              clock=lambda: 0.25 * next(ticks))
     log = read_log(out)
     assert [x["elapsed"] for x in log] == [(2 * k + 1) * 0.25 for k in range(1, 13)]
+    # Tokens per step: the step's batch (4 rows, counted here from the tokenizer), over the 0.25 s
+    # the fake clock says the step took.
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    lengths = [sum(map(len, train.render_example(tokenizer, r))) for r in rows(16)]
+    batches = [b for epoch in range(3) for b in train.epoch_batches(16, 4, epoch, 0)]
+    assert [x["tokens"] for x in log] == [sum(lengths[i] for i in b) for b in batches[:12]]
+    assert [x["tokens_per_s"] for x in log] == [round(x["tokens"] / 0.25, 1) for x in log]
     assert summary["steps"] == 12 and summary["total_steps"] == 4000
     # The schedule follows the clock, not the 4,000 planned steps: each step's lr is the schedule at
     # the time already spent, so the last one is near the end of the cosine.
@@ -451,3 +484,85 @@ def test_fsdp_resume_restores_adam_state(tmp_path):
     r = run_cli("-c", FSDP_OPTIMIZER_ROUND_TRIP)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "restored 6 of 6" in r.stdout, r.stdout
+
+
+# --- the optimizer: clipping, grad_norm, AdamW's betas and weight-decay groups -------------------
+def test_gradients_are_clipped_and_grad_norm_is_the_norm_before_clipping(tiny_dir, tiny_data, tmp_path, monkeypatch,
+                                                                          accelerator, smol_tokenizer):
+    """--grad-clip 0.05 on a random model (whose gradients are larger): at each optimizer step the
+    gradient norm is the clip, and the logged grad_norm is the norm before clipping, computed here
+    from the first global batch on a fresh copy of the model. The optimizer is AdamW with the
+    paper's betas (0.9, 0.95), weight decay on every matrix and on nothing else (norm weights)."""
+    batch = train.epoch_batches(16, 4, 0, 0)[0]
+    examples = [train.tokenize_example(smol_tokenizer, r, 256) for r in rows(16)]
+    model = train.load_model(tiny_dir, "packed_sdpa").train()
+    train.accumulate_gradients(accelerator, model, examples, [len(e["input_ids"]) for e in examples], batch, 2,
+                               smol_tokenizer.pad_token_id)
+    first_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])).item()
+    assert first_norm > 0.5  # well above the clip: clipping bites
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(True)
+
+    prepare, seen = train.prepare_model, {"norms": []}
+
+    def spied(args, accelerator):
+        model, optimizer = prepare(args, accelerator)
+        step = optimizer.step
+
+        def checked_step(*a, **k):
+            seen["norms"].append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])).item())
+            return step(*a, **k)
+
+        optimizer.step = checked_step
+        seen["groups"] = [({n for n, p in model.named_parameters() if any(p is q for q in g["params"])},
+                           g["weight_decay"], g["betas"]) for g in optimizer.optimizer.param_groups]
+        seen["shapes"] = {n: p.dim() for n, p in model.named_parameters()}
+        return model, optimizer
+
+    monkeypatch.setattr(train, "prepare_model", spied)
+    out = str(tmp_path / "clip")
+    flags = [f for f in TINY if f not in ("--max-steps", "20")] + ["--max-steps", "3", "--grad-clip", "0.05",
+                                                                    "--weight-decay", "0.1"]
+    train.train(train.parse_args(["--model", tiny_dir, "--data", tiny_data, "--out", out, *flags]))
+    log = read_log(out)
+    assert log[0]["grad_norm"] == pytest.approx(first_norm, rel=1e-3)
+    assert all(x["grad_norm"] > 0.05 for x in log)
+    assert seen["norms"] == pytest.approx([0.05] * 3, rel=1e-4)
+    (decay, wd, betas), (no_decay, wd0, betas0) = seen["groups"]
+    assert betas == betas0 == (0.9, 0.95) and wd == 0.1 and wd0 == 0.0
+    assert decay == {n for n, d in seen["shapes"].items() if d >= 2}
+    assert no_decay == {n for n, d in seen["shapes"].items() if d < 2} and all("norm" in n for n in no_decay)
+
+
+# --- resume refuses another run's checkpoint; flags checked before anything loads ---------------
+def test_resume_refuses_a_checkpoint_of_another_run(tiny_dir, tiny_data, tmp_path, monkeypatch, capsys):
+    out = str(tmp_path / "other")
+    args = ["--model", tiny_dir, "--data", tiny_data, "--out", out, *TINY, "--max-steps", "4", "--save-every", "2"]
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt("killed before the final save")
+
+    monkeypatch.setattr(train, "save_final", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(train.parse_args(args))
+    monkeypatch.undo()
+    assert json.load(open(os.path.join(out, "checkpoint", "trainer_state.json")))["step"] == 2
+    capsys.readouterr()
+    log = read_log(out)
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(args + ["--batch-size", "8", "--resume"])  # another global batch: another run
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "Traceback" not in err  # (stderr also has the weights' loading bar)
+    assert "belongs to a different run" in err and err.strip().splitlines()[-1].startswith("error: ")
+    assert read_log(out) == log and len(log) == 4  # nothing trained, the log untouched
+
+
+@pytest.mark.parametrize("flag, value", [("--epochs", "0"), ("--batch-size", "0"), ("--micro-batch-size", "0"),
+                                         ("--block-size", "0"), ("--lr", "0"), ("--lr", "-0.5")])
+def test_bad_numbers_exit_2_before_anything_loads(flag, value, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train, "load_tokenizer", lambda *a: pytest.fail("loaded before the flags were checked"))
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--data", "x.jsonl", "--out", str(tmp_path), flag, value])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and flag.lstrip("-") in err
