@@ -130,10 +130,14 @@ CLOSING = 5  # max_new_tokens - max_think - max_answer: 1 + "\n<|im_start|>answe
 
 
 def s1_sweeps():
-    """The evaluate.py calls of scripts/s1.sh, parsed by evaluate.py's own parser: [(args, settings)]."""
-    with open(os.path.join(ROOT, "scripts", "s1.sh")) as f:
-        text = f.read().replace("\\\n", " ")
-    calls = [line.split("evaluate.py", 1)[1] for line in text.splitlines() if "evaluate.py --" in line]
+    """The evaluate.py calls of `bash run.sh s1` on AIME24 as its dry run prints them (its knobs at
+    their defaults), parsed by evaluate.py's own parser: [(args, settings)]."""
+    env = {k: v for k, v in os.environ.items() if k not in ("THINK_CAPS", "WAIT_CAP", "EVAL_ARGS", "EVAL_SETS")}
+    ran = subprocess.run(["bash", "run.sh", "s1"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env=env | {"DRY_RUN": "1", "SKIP_SETUP": "1", "NGPU": "8", "OUT": "/nonexistent/s1"})
+    assert ran.returncode == 0, ran.stderr
+    calls = [line.split("evaluate.py", 1)[1] for line in ran.stdout.splitlines()
+             if "evaluate.py --" in line and "--dataset aime24 " in line]
     sweeps = []
     for call in calls:
         args = evaluate.parse_args(shlex.split(call))
