@@ -45,6 +45,17 @@ def test_tree_equals_separate_runs_under_greedy(smol, one_thread):
             mine = {k: v for k, v in tree[i][j][0].items() if k != "forks"}  # a separate run never forks
             assert mine == {k: v for k, v in separate[i].items() if k != "forks"}, (QUESTIONS[i], setting)
     assert sorted(finished) == [(i, j, 0) for i in range(len(QUESTIONS)) for j in range(len(SETTINGS))]
+    # Forks on the model: setting a lists setting b once, at the first token where their completions
+    # differ (their common prefix's length), and never when they are the same; spans cover the forced tokens.
+    for i in range(len(QUESTIONS)):
+        for a in range(len(SETTINGS)):
+            r = tree[i][a][0]
+            assert [t for s in r["forced_spans"] for t in range(*s["tokens"])] == [t for t, f in enumerate(r["forced_mask"]) if f]
+            for b in range(len(SETTINGS)):
+                x, y = r["completion_ids"], tree[i][b][0]["completion_ids"]
+                at = [f["token"] for f in r["forks"] if b in f["from"]]
+                common = next((t for t, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))
+                assert at == ([] if x == y or a == b else [common]), (QUESTIONS[i], a, b)
     # The forks really happened: the settings of each question end in several different texts,
     # one cap fell inside the multi-token Wait, and some answers hit the answer's cap.
     for i in range(len(QUESTIONS)):
