@@ -67,9 +67,10 @@ def page_data(rows, summary, run, domains):
     """The page's JSON: settings, questions, one compact record per generation (sample 0)."""
     rows = [r for r in rows if r.get("sample", 0) == 0]
     names = [r["setting"] for r in (summary or {}).get("rows", [])]
-    for r in rows:  # settings in the summary's order, then any it lacks in order of appearance
-        if setting_name(r) not in names:
-            names.append(setting_name(r))
+    # Settings in the summary's order, then any it lacks (a run still going) by cap, then Waits.
+    extra = sorted({setting_name(r): (r["max_think"], r["num_wait"], r["min_think"], r.get("wait_str", "Wait") != "Wait")
+                    for r in rows if setting_name(r) not in names}.items(), key=lambda x: x[1])
+    names += [name for name, _ in extra]
     settings = {}
     for r in rows:
         settings.setdefault(setting_name(r), {k: r[k] for k in ("max_think", "num_wait", "min_think")} | {"wait_str": r.get("wait_str", "Wait")})
