@@ -240,6 +240,12 @@ def stop_token_ids(tokenizer, model=None):
 # A row's phases, in order: thinking (Waits forced into it), closing (the end-of-thinking delimiter
 # being emitted), answering ("Final Answer:" forced first after a cap), done (end-of-turn emitted).
 THINK, CLOSE, ANSWER, DONE = "think", "close", "answer", "done"
+# What a forced span is: the cap's "\n" + end-of-thinking delimiter + "Final Answer:"; one Wait (or
+# what replaces it: another string, or with an empty string the model's best token that does not end
+# thinking); the delimiter completed or put in place of end-of-turn after a natural stop; the
+# end-of-turn forced at the answer's cap.
+CAP, WAIT, DELIMITER, ANSWER_CAP = "cap", "wait", "delimiter", "answer_cap"
+FORCED_KINDS = (CAP, WAIT, DELIMITER, ANSWER_CAP)
 
 
 @dataclass
@@ -254,6 +260,8 @@ class RowState:
     forced_stop: bool = False                          # the cap closed thinking
     tokens: list = field(default_factory=list)         # every token emitted after the prompt
     forced: list = field(default_factory=list)         # per token: forced (True) or the model's own choice
+    spans: list = field(default_factory=list)          # [kind, first token, end token) of each forcing (FORCED_KINDS)
+    forks: list = field(default_factory=list)          # decode tree: [token, [settings]] where it parted from those
 
 
 class BudgetForcer(LogitsProcessor):
@@ -325,6 +333,7 @@ class BudgetForcer(LogitsProcessor):
         if row.phase == DONE:
             return self.eot_id  # finished rows idle on end-of-turn (generate() pads them anyway)
         token, forced, own_delimiter = choice, False, False
+        kind, new_span = WAIT, False  # what a forced token is part of; new_span: a new forcing starts here
         if row.phase == THINK:
             if row.thinking_tokens >= self.max_think:
                 # The cap: close now, even in the middle of a Wait, then "Final Answer:" (s1#127).
@@ -337,7 +346,7 @@ class BudgetForcer(LogitsProcessor):
                 if row.waits < self.num_wait or row.thinking_tokens < self.min_think:
                     row.waits += 1  # suppress the attempt, think on (keeping a merged token's text before it: `.`)
                     row.queue = before + (self.wait_ids or [fallback])
-                    token, forced = row.queue.pop(0), True
+                    token, forced, new_span = row.queue.pop(0), True, True
                 elif choice in self.openings:  # the model opened the delimiter itself: let it, finish it
                     row.phase, row.queue = CLOSE, [choice] + rest
                     own_delimiter = True
@@ -347,20 +356,32 @@ class BudgetForcer(LogitsProcessor):
                 row.thinking_tokens += 1
         if row.phase == CLOSE:
             token = row.queue.pop(0)
-            forced = not own_delimiter
+            forced, kind = not own_delimiter, CAP if row.forced_stop else DELIMITER
             if not row.queue:
                 row.phase, row.queue, row.answer_prefix = ANSWER, row.answer_prefix, []
         elif row.phase == ANSWER:
             if row.queue:  # "Final Answer:"
-                token, forced = row.queue.pop(0), True
+                token, forced, kind = row.queue.pop(0), True, CAP
             if row.answer_tokens + 1 >= self.max_answer and token not in self.stop_ids:
-                token, forced = self.eot_id, True  # the answer's cap: end the turn
+                token, forced, kind, new_span = self.eot_id, True, ANSWER_CAP, True  # the answer's cap: end the turn
             row.answer_tokens += 1
             if token in self.stop_ids:
                 row.phase = DONE
+        if forced:
+            mark_forced(row, kind, new_span)
         row.tokens.append(token)
         row.forced.append(bool(forced))
         return token
+
+
+def mark_forced(row, kind, new_span):
+    """The token about to be appended is forced: it extends the row's last span when that span is
+    of the same kind and ends right here (the rest of a Wait, of the cap's close), else it opens one."""
+    at, last = len(row.tokens), row.spans[-1] if row.spans else None
+    if not new_span and last is not None and last[0] == kind and last[2] == at:
+        last[2] = at + 1
+    else:
+        row.spans.append([kind, at, at + 1])
 
 
 def mask_padded_vocab(scores, vocab_size):
@@ -514,7 +535,11 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
 
     Keys: prompt (the exact text fed to the model), completion_ids (every token after the prompt,
     forced ones included), text, thinking, answer, thinking_tokens, answer_tokens, waits,
-    forced_stop (True when the cap closed thinking), forced_mask (per completion token: forced?).
+    forced_stop (True when the cap closed thinking), forced_mask (per completion token: forced?),
+    forced_spans (each forcing: {"kind": one of FORCED_KINDS, "start", "end": character offsets into
+    text, "tokens": [first, end) into completion_ids}), forks (budget_force_tree only, else []: each
+    place this setting's tokens parted from other settings of the tree, {"token": the first token
+    that differs, "char": its offset into text, "from": the indices of those settings}).
     stream=True prints the first row's text as it is decoded.
     """
     questions = [questions] if isinstance(questions, str) else list(questions)
@@ -582,6 +607,10 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
 
 def result_dict(tokenizer, prompt, row, stop_ids):
     ids = row.tokens
+    # Character offsets: the length of the decoded prefix, for the few token positions that start
+    # or end a span or a fork (byte-level BPE decodes a prefix to a prefix of the whole text).
+    positions = {p for _, start, end in row.spans for p in (start, end)} | {token for token, _ in row.forks}
+    char = {p: len(tokenizer.decode(ids[:p])) for p in positions}
     thinking_ids = ids[:row.thinking_tokens]  # thinking comes first, then the delimiter, then the answer
     answer_ids = ids[len(ids) - row.answer_tokens:] if row.answer_tokens else []
     if answer_ids and answer_ids[-1] in stop_ids:
@@ -597,6 +626,9 @@ def result_dict(tokenizer, prompt, row, stop_ids):
         "waits": row.waits,
         "forced_stop": row.forced_stop,
         "forced_mask": row.forced,
+        "forced_spans": [{"kind": kind, "start": char[start], "end": char[end], "tokens": [start, end]}
+                         for kind, start, end in row.spans],
+        "forks": [{"token": token, "char": char[token], "from": others} for token, others in row.forks],
     }
 
 
@@ -808,6 +840,8 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
             def report(i, j, k, state, chunk=chunk, group=group):
                 i, j = chunk[i], group[j]
                 results[i][j][k] = result_dict(tokenizer, prompts[i], state, forcers[j].stop_ids)
+                for fork in results[i][j][k]["forks"]:  # the tree numbers its settings within the group
+                    fork["from"] = [group[o] for o in fork["from"]]
                 if on_result is not None:
                     on_result(i, j, k, results[i][j][k])
             decode_tree(model, [prompt_ids[i] for i in chunk], [forcers[j] for j in group], samples, temperature,
@@ -902,6 +936,12 @@ def decide(branches, choices, fallbacks, forcers):
         for j, state in branch.members:
             token = forcers[j].next_token(state, choice, fallback)
             by_token.setdefault(token, []).append((j, state))
+        if len(by_token) > 1:  # a fork: each setting records where it parted from which others
+            for members in by_token.values():
+                mine = {j for j, _ in members}
+                others = [j for j, _ in branch.members if j not in mine]
+                for _, state in members:
+                    state.forks.append([len(state.tokens) - 1, others])
         for token, members in by_token.items():
             new_branches.append(Branch(branch.root, members))
             parents.append(parent)

@@ -279,14 +279,19 @@ def closed_itself(result):
     return not result["forced_stop"] and len(result["forced_mask"]) > n and not result["forced_mask"][n]
 
 
-def sample_row(q, s, k, result):
-    """One line of samples.jsonl: the question, the setting, the generation and its grade."""
+def sample_row(q, s, k, result, tree_settings=None):
+    """One line of samples.jsonl: the question, the setting, the generation and its grade, what was
+    forced into the response (forced_spans) and, given the settings of the decode tree it came from,
+    where it parted from them (forks, each with the other settings' names). Lines written before
+    these two fields existed lack them: readers take them as empty."""
     extracted = extract_answer(result["text"])
+    forks = [{**f, "from": [setting_name(tree_settings[j]) for j in f["from"]]}
+             for f in result.get("forks", [])] if tree_settings else []
     return {"id": q["id"], "question": q["question"], "gold": q["gold"], "response": result["text"],
             "extracted": extracted, "correct": answers_match(extracted, q["gold"]),
             "thinking_tokens": result["thinking_tokens"], "answer_tokens": result["answer_tokens"],
             "waits": result["waits"], "forced_stop": result["forced_stop"], "closed_itself": closed_itself(result),
-            **s, "sample": k}
+            **s, "sample": k, "forced_spans": result.get("forced_spans", []), "forks": forks}
 
 
 def question_seed(seed, question_id):
@@ -345,7 +350,8 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
 
                 def write(i, j, k, result, batch=batch):
                     if (indices[j], k) in wanted:  # a sample generated only to fill the tree is dropped
-                        new_rows.append(sample_row(batch[i], settings[indices[j]], k, result))
+                        new_rows.append(sample_row(batch[i], settings[indices[j]], k, result,
+                                                   [settings[x] for x in indices]))
                         append_line(fd, new_rows[-1])
                         bar.update(1)
 

@@ -172,10 +172,13 @@ demo() {
             --base-model "$MODEL" "${adherence[@]}" --batch-size 64 --out "$OUT/eval/adherence.json"
     fi
 
-    # 6. The results table, results.json and scaling.png (capping, then Waits).
+    # 6. The results table, results.json and scaling.png (capping, then Waits); traces.html, every
+    # generation in one static page: the grid of questions x settings, each question's settings as
+    # a tree with the forced tokens (the cap's cut, each Wait) marked (~1 s).
     if want report; then
         banner "6/6 results ($OUT)"
         "$PYTHON" demo/report.py --run "$OUT"
+        "$PYTHON" demo/traces.py --eval "$OUT/eval" --plot "$OUT/scaling.png" --data "$evalset"
         echo "plot: $OUT/scaling.png   samples: $OUT/eval/samples.jsonl   timings: $OUT/timings.txt"
     fi
 }

@@ -273,6 +273,31 @@ def check_control(results, tok, *, max_think, min_think, num_wait, max_answer, w
         else:
             assert thinking_tokens >= min_think and r["waits"] >= num_wait
             assert forced_in_thinking == r["waits"] * wait_len
+        check_spans(r, tok, thinking_tokens, k, forced_close, wait_str)
+
+
+def check_spans(r, tok, thinking_tokens, k, forced_close, wait_str):
+    """forced_spans: in order, disjoint, exactly the forced tokens; each one's character offsets cut
+    out of the text what its tokens decode to; the kinds in the order the forcing happened (each
+    Wait, then the cap or the delimiter, then end-of-turn at the answer's cap)."""
+    ids, mask, spans = r["completion_ids"], r["forced_mask"], r["forced_spans"]
+    assert [i for s in spans for i in range(*s["tokens"])] == [i for i, forced in enumerate(mask) if forced]
+    for s in spans:
+        first, end = s["tokens"]
+        assert r["text"][:s["start"]] == tok.decode(ids[:first])
+        assert r["text"][s["start"]:s["end"]] == tok.decode(ids[first:end])
+    close = "cap" if r["forced_stop"] else "delimiter"
+    assert [s["kind"] for s in spans] == ["wait"] * r["waits"] + [close] + ["answer_cap"] * mask[-1]
+    for s in spans[:r["waits"]]:  # every Wait is the whole string, except one the cap cut
+        text = r["text"][s["start"]:s["end"]]
+        assert s["tokens"][1] <= thinking_tokens
+        assert text == wait_str or (r["forced_stop"] and s["tokens"][1] == thinking_tokens and wait_str.startswith(text))
+    closing = spans[r["waits"]]
+    assert closing["tokens"][0] == (thinking_tokens if forced_close else k + 1)  # the model's own "<|im_start|>" is not forced
+    if r["forced_stop"]:
+        assert r["text"][closing["start"]:closing["end"]] in (CLOSE + "Final Answer:", CLOSE + "Final", CLOSE + "Final Answer", CLOSE)
+    if mask[-1]:
+        assert spans[-1]["tokens"] == [len(ids) - 1, len(ids)] and ids[-1] == tok.eos_token_id
 
 
 def test_control_fuzzed(smol):

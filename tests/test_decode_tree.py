@@ -44,8 +44,20 @@ def test_tree_equals_separate_runs_under_greedy(smol, one_thread):
     for j, setting in enumerate(SETTINGS):
         separate = bf.budget_force(model, tokenizer, QUESTIONS, max_answer=5, **setting)
         for i in range(len(QUESTIONS)):
-            assert tree[i][j][0] == separate[i], (QUESTIONS[i], setting)
+            mine = {k: v for k, v in tree[i][j][0].items() if k != "forks"}  # a separate run never forks
+            assert mine == {k: v for k, v in separate[i].items() if k != "forks"}, (QUESTIONS[i], setting)
     assert sorted(finished) == [(i, j, 0) for i in range(len(QUESTIONS)) for j in range(len(SETTINGS))]
+    # Forks on the model: setting a lists setting b once, at the first token where their completions
+    # differ (their common prefix's length), and never when they are the same; spans cover the forced tokens.
+    for i in range(len(QUESTIONS)):
+        for a in range(len(SETTINGS)):
+            r = tree[i][a][0]
+            assert [t for s in r["forced_spans"] for t in range(*s["tokens"])] == [t for t, f in enumerate(r["forced_mask"]) if f]
+            for b in range(len(SETTINGS)):
+                x, y = r["completion_ids"], tree[i][b][0]["completion_ids"]
+                at = [f["token"] for f in r["forks"] if b in f["from"]]
+                common = next((t for t, (u, v) in enumerate(zip(x, y)) if u != v), min(len(x), len(y)))
+                assert at == ([] if x == y or a == b else [common]), (QUESTIONS[i], a, b)
     # The forks really happened: the settings of each question end in several different texts,
     # one cap fell inside the multi-token Wait, and some answers hit the answer's cap.
     for i in range(len(QUESTIONS)):
@@ -370,3 +382,70 @@ def test_r1_format_in_the_tree_equals_separate_runs(smol, one_thread):
     capped = tree[0][1][0]
     assert capped["forced_stop"] and capped["thinking_tokens"] == 6
     assert capped["text"][len(capped["thinking"]):].startswith("\n</think>\n\nFinal Answer:")
+
+# forced spans and forks, on scores we choose: every forced token known in advance
+
+class Scripted(torch.nn.Module):
+    """A tiny Llama (for a real KV cache) whose logits are replaced: the completion's token t is
+    script[t] (script[-1] after the script), with a second choice `fallback` (what an empty wait
+    string takes in place of an end). Every row of one prompt sits at the same step, so the script
+    drives all settings of a tree alike and only the forcing tells them apart."""
+
+    def __init__(self, inner, script, fallback):
+        super().__init__()
+        self.inner, self.config, self.script, self.fallback = inner, inner.config, script, fallback
+        self.prompt_length = None
+
+    @property
+    def device(self):
+        return self.inner.device
+
+    def forward(self, input_ids, attention_mask, position_ids, use_cache, cache, logits_to_keep=0):
+        out = self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                         use_cache=use_cache, cache=cache, logits_to_keep=1)
+        if input_ids.shape[1] > 1:  # the prefill: the next token is the completion's first
+            self.prompt_length = int(position_ids[0, -1]) + 1
+        steps = (position_ids[:, -1] + 1 - self.prompt_length).tolist()
+        logits = torch.zeros_like(out.logits)
+        for row, t in enumerate(steps):
+            logits[row, -1, self.fallback] = 5.0
+            logits[row, -1, self.script[min(t, len(self.script) - 1)]] = 10.0
+        out.logits = logits
+        return out
+
+
+def test_forced_spans_and_forks_on_scripted_scores(smol):
+    """The model says " so" except an end-of-turn at token 2 and "<|im_start|>" (the delimiter)
+    at token 5. Four settings, worked out by hand:
+      cap 2:           so so | cap: \\n<|im_start|>answer\\n Final Answer: | so | end-of-turn at the answer cap
+      1 Wait:          so so | Wait | so so <|im_start|> + delimiter completed | so x4 | answer cap
+      1 empty Wait:    so so | so (the fallback in place of the end) | so so <|im_start|> + completed | ...
+      cap 8, no Wait:  so so | \\n<|im_start|>answer\\n in place of the end-of-turn | so x4 | answer cap
+    The cap and the unforced run both emit "\\n<|im_start|>answer\\n" at tokens 2-5, so they fork
+    from the two Waits at 2 and from each other at 6 ("Final" against " so")."""
+    _, tok = smol
+    so, im_start, eot = bf.encode(tok, " so")[0], bf.encode(tok, "<|im_start|>")[0], tok.eos_token_id
+    script = [so, so, eot, so, so, im_start, so]
+    model = Scripted(tiny_llama(tok, [so]), script, fallback=so)
+    settings = [{"max_think": 2}, {"max_think": 8, "num_wait": 1}, {"max_think": 8, "num_wait": 1, "wait_str": ""},
+                {"max_think": 8}]
+    close, final, delimiter_rest = (len(bf.encode(tok, x)) for x in ("\n<|im_start|>answer\n", "Final Answer:", "answer\n"))
+    expected = [
+        [("cap", 2, 2 + close + final, "\n<|im_start|>answer\nFinal Answer:"), ("answer_cap", 10, 11, "<|im_end|>")],
+        [("wait", 2, 3, "Wait"), ("delimiter", 6, 6 + delimiter_rest, "answer\n"), ("answer_cap", 12, 13, "<|im_end|>")],
+        [("wait", 2, 3, " so"), ("delimiter", 6, 6 + delimiter_rest, "answer\n"), ("answer_cap", 12, 13, "<|im_end|>")],
+        [("delimiter", 2, 2 + close, "\n<|im_start|>answer\n"), ("answer_cap", 10, 11, "<|im_end|>")],
+    ]
+    expected_forks = [[(2, [1, 2]), (6, [3])], [(2, [0, 2, 3])], [(2, [0, 1, 3])], [(2, [1, 2]), (6, [0])]]
+    tree = bf.budget_force_tree(model, tok, ["Say so."], settings, max_answer=5)[0]
+    for j, setting in enumerate(settings):
+        separate = bf.budget_force(model, tok, ["Say so."], max_answer=5, **setting)[0]
+        r = tree[j][0]
+        assert {k: v for k, v in r.items() if k != "forks"} == {k: v for k, v in separate.items() if k != "forks"}
+        assert separate["forks"] == []  # one setting alone never forks
+        spans = [(s["kind"], *s["tokens"], r["text"][s["start"]:s["end"]]) for s in r["forced_spans"]]
+        assert spans == expected[j], setting
+        assert [i for s in r["forced_spans"] for i in range(*s["tokens"])] == [i for i, f in enumerate(r["forced_mask"]) if f]
+        assert [(f["token"], f["from"]) for f in r["forks"]] == expected_forks[j], setting
+        for f in r["forks"]:  # the char offset: where the text after the shared tokens begins
+            assert r["text"][:f["char"]] == tok.decode(r["completion_ids"][:f["token"]])

@@ -228,7 +228,7 @@ def test_smoke_chain(smoke_run):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     for f in ("base/config.json", "data/pool.jsonl", "data/eval.jsonl", "attempts/samples.jsonl", "curated/s1k.jsonl",
               "curated/s1k.report.json", "train/config.json", "train/train_summary.json", "eval/samples.jsonl",
-              "eval/summary.json", "eval/scaling.png", "eval/adherence.json", "results.json", "scaling.png"):
+              "eval/summary.json", "eval/scaling.png", "eval/adherence.json", "results.json", "scaling.png", "eval/traces.html"):
         assert (out / f).exists(), f
     report = json.load(open(out / "curated" / "s1k.report.json"))
     dropped = {s["stage"]: s["in"] - s["out"] for s in report["stages"]}
@@ -245,6 +245,7 @@ def test_smoke_chain(smoke_run):
     assert set(results["wait_effect"]) == {"extend-wait", "extend-hmm", "extend-nothing"}
     assert set(results["adherence"]["models"]) == {"base", "trained"}
     assert "test-time scaling" in r.stdout and "format adherence" in r.stdout and "fixed" in r.stdout
+    assert f"traces: {out / 'eval' / 'traces.html'}" in r.stdout
     # a rerun finds every output fresh and only prints the report
     r2 = subprocess.run(["bash", "run.sh", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert r2.returncode == 0 and "1/6" not in r2.stdout and "4/6" not in r2.stdout and "test-time scaling" in r2.stdout
@@ -506,3 +507,28 @@ def test_every_point_fits_the_budget_it_costs(tmp_path):
     sp = ablations_report.sequential_parallel(str(tmp_path / "run"), str(tmp_path / "demo"))
     at_wait = next(m for m in sp["matched"] if abs(m["budget"] - 31 / 3) < 1e-9)
     assert at_wait["sequential_accuracy"] == 1.0 and at_wait["winner"] == ["sequential"]
+
+
+def test_smoke_traces_page_in_chromium(smoke_run):
+    """The page run.sh writes from the demo's own samples: what each forced span cuts out of the
+    response is what was forced, and Chromium shows every generation's cell and no error."""
+    from test_traces import dump_dom, errors_shown
+
+    out, _, r = smoke_run
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [json.loads(line) for line in open(out / "eval" / "samples.jsonl")]
+    kinds = {"cap": 0, "wait": 0, "delimiter": 0}
+    for row in rows:
+        for s in row["forced_spans"]:
+            text = row["response"][s["start"]:s["end"]]
+            kinds[s["kind"]] = kinds.get(s["kind"], 0) + 1
+            if s["kind"] == "wait":  # the string, or the start of it where the cap cut it; with no string, a token of the model's
+                assert text and row["wait_str"].startswith(text) if row["wait_str"] else text, (row["id"], s, text)
+            else:
+                assert text in {"cap": ["\n<|im_start|>answer\nFinal Answer:"], "answer_cap": ["<|im_end|>"],
+                                "delimiter": ["answer\n", "\n<|im_start|>answer\n"]}[s["kind"]], (row["id"], s, text)
+        assert sum(s["kind"] == "wait" for s in row["forced_spans"]) == row["waits"]
+    assert all(kinds.values())  # the smoke run forced every kind but the answer's cap
+    dom = dump_dom(str(out / "eval" / "traces.html"))
+    assert errors_shown(dom) == ""
+    assert len(re.findall(r'<td class="c (?:ok|bad)', dom)) == len(rows)

@@ -2,6 +2,7 @@
 (batched == unbatched, resume after kill -9, data-parallel) and the CLI's handling of bad input."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -428,6 +429,31 @@ def test_resume_after_kill_gives_every_sample_once(resumed_run):
     assert third.returncode == 0 and "generating" not in third.stderr
     assert (out / "samples.jsonl").read_text().splitlines() == lines
     assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_samples_from_before_forced_spans_and_forks_still_load(resumed_run, smol_dir, tmp_path):
+    """A samples.jsonl written before lines had forced_spans and forks resumes: the rerun generates
+    only the missing line (with the new fields) and reports what the original run reported; the
+    trace view reads the mixed file."""
+    sys.path.insert(0, os.path.join(ROOT, "demo"))
+    import traces
+
+    out = tmp_path / "old"
+    shutil.copytree(resumed_run["out"], out)
+    rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert all(isinstance(r["forced_spans"], list) and isinstance(r["forks"], list) for r in rows)
+    assert all(r["forced_spans"] for r in rows)  # at least the delimiter or the cap was forced in each
+    old = [{k: v for k, v in r.items() if k not in ("forced_spans", "forks")} for r in rows[:-1]]
+    (out / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in old))
+    args = ["--dataset", str(resumed_run["out"].parent / "q.jsonl"), "--model", smol_dir, "--max-think", "4", "8",
+            "--max-answer", "4", "--batch-size", "1", "--out", str(out)]
+    rerun = run_cli(args, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    lines = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    assert lines[:-1] == old and "forced_spans" in lines[-1] and "forks" in lines[-1]
+    assert json.loads((out / "summary.json").read_text()) == json.loads((resumed_run["out"] / "summary.json").read_text())
+    data = traces.page_data(lines, None, None, {})
+    assert len(data["gens"]) == len(lines) and sum(g["f"] is None for g in data["gens"]) == len(old)
 
 
 @pytest.mark.parametrize("args, message", [
