@@ -103,8 +103,8 @@ def data_selection(run):
             samples = read_samples(os.path.join(folder, "eval", "samples.jsonl"))
             if not os.path.isdir(folder):
                 break
-            if not (trained and samples):
-                continue
+            if not (trained and samples and os.path.exists(os.path.join(folder, "eval", "summary.json"))):
+                continue  # not run, or its evaluation not finished
             data = os.path.join(sel, "full" if arm.startswith("full") else f"{arm}-s{seed}", "s1k.jsonl")
             rows = [json.loads(line) for line in open(data)]
             seeds.append({"seed": seed, "rows": trained["data"]["examples"], "steps": trained["steps"],

@@ -2,15 +2,19 @@
 # Sourced by run.sh, which does the set-up and provides the demo, want/fresh/banner/timed and the
 # shared TRAIN_FLAGS / EVAL_FLAGS. The demo's stages run first (each skipped when done); then, with
 # the demo's base model and its 60 held-out questions:
-#   A. data selection (Table 2): 48 rows of a pool of its own chosen by Algorithm 1 (s1), at random,
-#      by domain only (diverse) and by length only (longest), each trained for 48 steps (4 epochs of
-#      batch 4), and the whole filtered pool for one epoch (full); each evaluated at caps 16-128.
+#   A. data selection (Table 2), the experiment registered in docs/ablations.md: a pool of its own
+#      (make_data.py --selection), a base warmed up on easy questions, its difficulty filter, 48 rows
+#      chosen by Algorithm 1 (s1, filtered), at random, by domain only (diverse) and by length only
+#      (longest; the three without the filter, as in the paper), each trained 12 steps, the whole
+#      pool at those steps and at that epoch; seeds 0-2 for the arms that draw; a hard and a broad
+#      test set. It uses the demo's base model only.
 #   B. sequential vs parallel (Figure 4) on the demo's model: majority votes over K = 1-16 samples
 #      (temperature 0.7, a cap that does not bite), and over the same samples each given one Wait,
 #      against one greedy chain extended by 0-4 Waits.
 #   C. length control (Table 3): budget forcing against rejection sampling and token-conditional
 #      control.
-# One report at the end: demo/ablations_report.py (report.json, one plot per comparison).
+# PARTS="A B C" (default) picks the comparisons. One report at the end: demo/ablations_report.py
+# (report.json, one plot per comparison).
 # Same resumable rule as the demo: delete a folder under runs/ablations to redo it.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then  # run directly: go through run.sh
     exec bash "$(dirname "$0")/../run.sh" ablations "$@"
