@@ -2,8 +2,11 @@
 
 Reads --run (default runs/ablations) and the demo it built on (--demo, default runs/demo), prints
 three tables and writes the same numbers to <run>/report.json, with one plot per comparison:
-  data selection (the paper's Table 2): per strategy the rows trained on, the training steps,
-      tokens and seconds, accuracy at each thinking cap, the best accuracy -> data_selection.png;
+  data selection (the paper's Table 2; the experiment registered in docs/ablations.md): the
+      warm-up's dev check, the difficulty filter's removal share, and per arm and seed the rows,
+      steps, training tokens, the share of its rows the warmed-up base already solved, accuracy on
+      the hard and the broad test set, and paired bootstrap 95% intervals of arm minus s1 over
+      questions, per seed and pooled over seeds -> data_selection.png;
   sequential vs parallel (Figure 4): one greedy chain (capped below its natural length, then
       extended by 0-4 forced Waits) against majority votes over K = 1-16 samples that each finish
       by themselves, and votes over samples that each got one Wait (hybrid); accuracy against the
@@ -21,11 +24,16 @@ import os
 import sys
 from collections import defaultdict
 
+import numpy as np
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import evaluate  # noqa: E402
 import grade  # noqa: E402  (majority voting and answer matching, as evaluate.py grades them)
 
-STRATEGIES = ("s1", "random", "diverse", "longest", "full")
+# The data-selection arms (docs/ablations.md), in the order they are shown; s1 is the reference.
+ARMS = ("s1", "random", "diverse", "longest", "full-steps", "full-epochs")
+TEST_SETS = ("hard", "broad")  # test.jsonl's ids start with the set's name
+DEV_THRESHOLD = 0.7  # the warm-up's dev accuracy registered in advance: a base that solves the easy tier
 # Length-control methods -> the folder (under --run) with their evaluate.py summary.
 METHODS = {"budget forcing": "eval", "rejection sampling": "control-rejection",
            "conditional (budget in prompt)": "control-conditional/eval"}
@@ -44,24 +52,104 @@ def curve(summary):
              "control": r["control"], "avg_tries": r.get("avg_tries")} for r in summary["rows"]]
 
 
+def paired_bootstrap(arm, ref, resamples=10000, seed=0):
+    """The mean of arm minus ref over questions and its 95% interval: resample the questions with
+    replacement, the same questions for both (paired), and take the 2.5th and 97.5th percentiles of
+    the resampled mean differences. arm, ref: {question id: score} over the same questions (a score
+    is 0/1, or the mean over seeds). -> (difference, low, high)"""
+    if set(arm) != set(ref) or not arm:
+        raise ValueError("paired_bootstrap needs scores for the same, non-empty set of questions")
+    ids = sorted(arm)
+    diffs = np.array([arm[i] - ref[i] for i in ids], dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
+    low, high = np.percentile(diffs[picks].mean(axis=1), [2.5, 97.5])
+    return float(diffs.mean()), float(low), float(high)
+
+
+def verdict(interval):
+    """An ordering only where the interval excludes 0."""
+    _, low, high = interval
+    return "arm ahead of s1" if low > 0 else "s1 ahead" if high < 0 else "indistinguishable at this size"
+
+
+def question_scores(samples):
+    """{test set: {question id: 1.0 or 0.0}} of one evaluate.py run (one setting)."""
+    out = defaultdict(dict)
+    for s in samples:
+        out[str(s["id"]).split("-")[0]][str(s["id"])] = float(s["correct"])
+    return out
+
+
+def mean_over_seeds(runs, test_set):
+    """{question id: the mean score over the seeds' runs}."""
+    ids = runs[0][test_set]
+    return {i: sum(r[test_set][i] for r in runs) / len(runs) for i in ids}
+
+
 def data_selection(run):
-    """One row per strategy that has a trained and evaluated model."""
-    rows = []
-    for strategy in STRATEGIES:
-        folder = os.path.join(run, f"data-{strategy}")
-        curated = read_json(os.path.join(folder, "s1k.report.json"))
-        trained = read_json(os.path.join(folder, "train", "train_summary.json"))
-        summary = read_json(os.path.join(folder, "eval", "summary.json"))
-        if not (curated and trained and summary):
-            continue
-        rows.append({"strategy": strategy, "rows": trained["data"]["examples"],
-                     "domains": curated["domains"]["selected"],
-                     "mean_trace_tokens": curated["thinking_tokens"]["selected"].get("mean"),
-                     "steps": trained["steps"], "epochs": trained["epochs"], "train_tokens": trained["tokens"],
-                     "train_seconds": trained["train_seconds"], "n": summary["rows"][0]["n"],
-                     "curve": curve(summary), "performance": summary["metrics"]["performance"],
-                     "scaling": summary["metrics"]["scaling"]})
-    return rows
+    """The warm-up's dev check, the difficulty filter, and per arm its seeds' accuracies, training
+    tokens and intervals against s1, from what scripts/ablations.sh wrote under RUN/selection."""
+    sel = os.path.join(run, "selection")
+    dev = read_json(os.path.join(sel, "dev", "summary.json"))
+    warm = read_json(os.path.join(sel, "warmup", "train_summary.json"))
+    attempts = read_samples(os.path.join(sel, "attempts", "samples.jsonl"))
+    solved = {s["question"] for s in attempts if s["correct"]}
+    arms = {}
+    for arm in ARMS:
+        seeds = []
+        for seed in range(100):
+            folder = os.path.join(sel, f"{arm}-s{seed}")
+            trained = read_json(os.path.join(folder, "train", "train_summary.json"))
+            samples = read_samples(os.path.join(folder, "eval", "samples.jsonl"))
+            if not os.path.isdir(folder):
+                break
+            if not (trained and samples and os.path.exists(os.path.join(folder, "eval", "summary.json"))):
+                continue  # not run, or its evaluation not finished
+            data = os.path.join(sel, "full" if arm.startswith("full") else f"{arm}-s{seed}", "s1k.jsonl")
+            rows = [json.loads(line) for line in open(data)]
+            seeds.append({"seed": seed, "rows": trained["data"]["examples"], "steps": trained["steps"],
+                          "epochs": round(trained["epochs"], 2), "train_tokens": trained["tokens"],
+                          "train_seconds": trained["train_seconds"],
+                          "domains": {d: sum(r["domain"] == d for r in rows) for d in sorted({r["domain"] for r in rows})},
+                          "mean_trace_tokens": round(sum(r["thinking_tokens"] for r in rows) / len(rows), 1),
+                          # the share of its rows the warmed-up base already solved: budget the filter would save
+                          "solved_share": sum(r["question"] in solved for r in rows) / len(rows) if attempts else None,
+                          "cap": samples[0]["max_think"], "scores": question_scores(samples)})
+        if seeds:
+            arms[arm] = seeds
+    if "s1" not in arms:
+        return None
+    s1_runs = [r["scores"] for r in arms["s1"]]
+    out = {}
+    for arm, seeds in arms.items():
+        entry = {"seeds": [], "accuracy": {}, "vs_s1": {}, "verdict": {}}
+        for r in seeds:
+            ref = next((x for x in arms["s1"] if x["seed"] == r["seed"]), arms["s1"][0])  # same seed, else s1's seed 0
+            per = {k: v for k, v in r.items() if k not in ("scores", "cap")}
+            per["accuracy"] = {t: sum(r["scores"][t].values()) / len(r["scores"][t]) for t in TEST_SETS if r["scores"].get(t)}
+            if arm != "s1":
+                per["s1_seed"] = ref["seed"]
+                per["vs_s1"] = {t: paired_bootstrap(r["scores"][t], ref["scores"][t]) for t in per["accuracy"]}
+            entry["seeds"].append(per)
+        for t in TEST_SETS:
+            if not all(r["scores"].get(t) for r in seeds):
+                continue
+            pooled = mean_over_seeds([r["scores"] for r in seeds], t)
+            entry["accuracy"][t] = sum(pooled.values()) / len(pooled)
+            if arm != "s1":
+                entry["vs_s1"][t] = paired_bootstrap(pooled, mean_over_seeds(s1_runs, t))
+                entry["verdict"][t] = verdict(entry["vs_s1"][t])
+        entry["train_tokens"] = sum(r["train_tokens"] for r in seeds) / len(seeds)
+        out[arm] = entry
+    filtered = read_json(os.path.join(sel, "s1-s0", "s1k.report.json"))
+    difficulty = next((s for s in filtered["stages"] if s["stage"] == "difficulty"), None) if filtered else None
+    return {"warmup": {"dev_accuracy": dev["rows"][0]["accuracy"] if dev else None, "dev_n": dev["rows"][0]["n"] if dev else None,
+                       "threshold": DEV_THRESHOLD, "passed": bool(dev and dev["rows"][0]["accuracy"] >= DEV_THRESHOLD),
+                       "steps": warm and warm["steps"], "train_tokens": warm and warm["tokens"]},
+            "filter": {"pool": difficulty["in"], "removed": difficulty["in"] - difficulty["out"],
+                       "removed_share": (difficulty["in"] - difficulty["out"]) / difficulty["in"]} if difficulty else None,
+            "test_questions": {t: len(s1_runs[0].get(t, {})) for t in TEST_SETS},
+            "cap": arms["s1"][0]["cap"], "arms": out}
 
 
 def majority_curves(samples, ks=(1, 2, 4, 8, 16)):
@@ -238,14 +326,33 @@ def plot(results, run):
         fig.savefig(os.path.join(run, path), dpi=120)
         plt.close(fig)
 
-    if results["data_selection"]:
-        fig, ax = plt.subplots(figsize=(6.4, 4))
-        for r in results["data_selection"]:
-            c = r["curve"]
-            ax.plot([p["avg_thinking_tokens"] for p in c], [100 * p["accuracy"] for p in c], "o-",
-                    label=f"{r['strategy']} ({r['rows']} rows, {r['steps']} steps)")
-        finish(fig, ax, "data selection: budget forcing, caps 16-128 (Table 2 in miniature)",
-               "average thinking tokens", "data_selection.png")
+    ds = results["data_selection"]
+    if ds:
+        others = [a for a in ds["arms"] if a != "s1"]
+        fig, axes = plt.subplots(1, 2, figsize=(9.6, 4), sharey=True)
+        for ax, t in zip(axes, TEST_SETS):
+            for x, arm in enumerate(others):
+                e = ds["arms"][arm]
+                if t not in e["vs_s1"]:
+                    continue
+                d, low, high = (100 * v for v in e["vs_s1"][t])
+                ax.errorbar([x], [d], yerr=[[d - low], [high - d]], fmt="o", color="C0", capsize=4,
+                            label="pooled over seeds, 95% interval" if x == 0 else None)
+                per = [100 * r["vs_s1"][t][0] for r in e["seeds"] if t in r.get("vs_s1", {})]
+                ax.plot([x + 0.15] * len(per), per, "x", color="C1", label="each seed" if x == 0 else None)
+            ax.axhline(0, color="gray", lw=1)
+            ax.set_xticks(range(len(others)))
+            ax.set_xticklabels([f"{a}\n{100 * ds['arms'][a]['accuracy'].get(t, float('nan')):.0f}%" for a in others], fontsize=8)
+            ax.set_title(f"{t} test set ({ds['test_questions'][t]} questions); s1 {100 * ds['arms']['s1']['accuracy'].get(t, float('nan')):.0f}%",
+                         fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("accuracy minus s1's (points)")
+        axes[0].legend(fontsize=8, loc="lower left")
+        fig.suptitle(f"data selection (Table 2 in miniature): each arm minus s1, paired bootstrap over questions; "
+                     f"cap {ds['cap']}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(os.path.join(run, "data_selection.png"), dpi=120)
+        plt.close(fig)
     sp = results["sequential_parallel"]
     if sp:
         fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -286,19 +393,37 @@ def pct(x):
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def interval(v):
+    """(difference, low, high) -> '+5.0 [-2.5, +12.5]' in points, or '-'."""
+    return "-" if v is None else f"{100 * v[0]:+.1f} [{100 * v[1]:+.1f}, {100 * v[2]:+.1f}]"
+
+
 def format_report(results):
     out = []
     ds = results["data_selection"]
     if ds:
-        caps = [p["max_think"] for p in ds[0]["curve"]]
-        out.append(f"data selection (Table 2), greedy, {ds[0]['n']} held-out questions, accuracy at each thinking cap:")
-        out.append(f"  {'strategy':<8} {'rows':>5} {'steps':>5} {'train tok':>9} {'train s':>7} {'trace tok':>9}"
-                   + "".join(f" {'@' + str(c):>6}" for c in caps) + f" {'best':>6}")
-        for r in ds:
-            out.append(f"  {r['strategy']:<8} {r['rows']:>5} {r['steps']:>5} {r['train_tokens']:>9} "
-                       f"{r['train_seconds']:>7.0f} {r['mean_trace_tokens'] or 0:>9.1f}"
-                       + "".join(f" {100 * p['accuracy']:>5.1f}%" for p in r["curve"])
-                       + f" {100 * r['performance']:>5.1f}%")
+        w, f = ds["warmup"], ds["filter"]
+        out.append(f"data selection (Table 2), greedy at a thinking cap of {ds['cap']}, from a base warmed up on easy "
+                   f"questions ({w['steps']} steps; dev {pct(w['dev_accuracy'])} of {w['dev_n']}, threshold "
+                   f"{pct(w['threshold'])}: {'passed' if w['passed'] else 'NOT passed'}); difficulty filter: "
+                   + (f"removed {f['removed']} of {f['pool']} ({pct(f['removed_share'])})" if f else "-"))
+        out.append(f"  {'arm':<11} {'seed':>4} {'rows':>4} {'steps':>5} {'train tok':>9} {'solved':>6} "
+                   + "".join(f" {t + ' (' + str(ds['test_questions'][t]) + ')':>11} {'minus s1 [95% interval]':>26}"
+                             for t in TEST_SETS))
+        for arm, e in ds["arms"].items():
+            for r in e["seeds"]:
+                cells = ""
+                for t in TEST_SETS:
+                    v = r.get("vs_s1", {}).get(t)
+                    cells += f" {pct(r['accuracy'].get(t)):>11} {interval(v):>26}"
+                out.append(f"  {arm:<11} {r['seed']:>4} {r['rows']:>4} {r['steps']:>5} {r['train_tokens']:>9} "
+                           f"{pct(r['solved_share']):>6}" + cells)
+            if len(e["seeds"]) > 1 or arm != "s1":
+                cells = "".join(f" {pct(e['accuracy'].get(t)):>11} {interval(e['vs_s1'].get(t)):>26}" for t in TEST_SETS)
+                out.append(f"  {arm:<11} {'all':>4} {'':>4} {'':>5} {e['train_tokens']:>9.0f} {'':>6}" + cells
+                           + ("   " + "; ".join(f"{t}: {v}" for t, v in e["verdict"].items()) if e["verdict"] else ""))
+        out.append("  (solved: the share of the arm's rows the warmed-up base already answers; minus s1: the arm's accuracy "
+                   "minus s1's, paired bootstrap over questions, per seed against s1 of the same seed, 'all' pooled over seeds)")
     sp = results["sequential_parallel"]
     if sp:
         out.append(f"sequential vs parallel (Figure 4), the demo's model, {sp['sequential'][0]['n']} questions; "

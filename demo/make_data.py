@@ -179,10 +179,12 @@ def question_key(question):
     return " ".join(re.findall(r"[a-z0-9]+", question.lower()))
 
 
-def generate(rng, domain, count, sizes, seen, check_share=CHECK_SHARE):
+def generate(rng, domain, count, sizes, seen, check_share=CHECK_SHARE, short_check_share=None):
     """`count` new questions of one domain, sizes cycled so every size is equally common; `seen`
     (question keys already used, updated here) keeps them distinct across domains and files;
-    `check_share` of the long questions' traces check their result, a fifth as many of the short ones'."""
+    `check_share` of the long questions' traces check their result, `short_check_share` of the
+    short ones' (default: a fifth of `check_share`)."""
+    short_check_share = check_share / 5 if short_check_share is None else short_check_share
     rows, sizes, tries = [], list(sizes), 0
     while len(rows) < count:
         tries += 1
@@ -190,7 +192,7 @@ def generate(rng, domain, count, sizes, seen, check_share=CHECK_SHARE):
             raise ValueError(f"cannot draw {count} distinct {domain} questions of {sizes} digits; ask for fewer")
         size = sizes[len(rows) % len(sizes)]
         operands = sample_operands(rng, domain, size)
-        check = rng.random() < (check_share if size >= LONG[domain] else check_share / 5)
+        check = rng.random() < (check_share if size >= LONG[domain] else short_check_share)
         slips = slip_positions(domain, operands) if check and rng.random() < SLIP_SHARE else []
         restate = check and rng.random() < RESTATE_SHARE
         question, trace, answer = make_trace(domain, operands, check, rng.choice(slips) if slips else None, restate)
@@ -264,6 +266,52 @@ def bait_rows(rng, rows, eval_rows, seed):
     return bait
 
 
+# ---------------------------------------------------------------------------------------------
+# The data-selection experiment (the paper's Table 2; `--selection`, scripts/ablations.sh): its own
+# streams, none shared with the demo's. A warm-up stream of easy questions (a base that solves
+# them, as the paper's Qwen2.5 solves easy math), a dev stream to check that, a pool whose
+# difficulty filter has something to remove, and two test sets over every domain.
+# ---------------------------------------------------------------------------------------------
+
+SELECTION_SIZES = {"addition": range(1, 6), "counting": range(1, 5)}  # the pool's and the broad test set's
+EASY_SIZES = {"addition": [1, 2, 2, 2], "counting": [1, 2]}  # warm-up and dev (only 81 one-digit sums exist)
+HARD_SIZES = {"addition": [4, 5], "counting": [3, 4]}  # the hard test set (the AIME analogue)
+SELECTION_CHECK_SHARE = 0.3  # every size alike: trace length is a noisy signal of difficulty, not the size
+
+
+def eval_rows(rng, name, domain, count, sizes, seen):
+    """`count` test questions (eval.jsonl's fields), drawn without trace decisions; ids `name-domain-i`."""
+    return [{"id": f"{name}-{domain}-{i}", "set": name, "question": q, "answer": a, "domain": domain,
+             "digits": size, "operands": list(ops)}
+            for i, (q, _, a, size, ops) in enumerate(generate(rng, domain, count, sizes, seen, 0))]
+
+
+def make_selection_sets(seed, pool_counts, warmup, dev, test_per_domain, check_share=SELECTION_CHECK_SHARE):
+    """{file name: rows}: test.jsonl (a hard and a broad set, `test_per_domain` each per domain),
+    dev.jsonl (easy questions), warmup.jsonl (easy questions with traces, no checks), pool.jsonl
+    (`pool_counts` questions per domain over SELECTION_SIZES, every trace checking itself with
+    probability `check_share`). Every question appears once across all files."""
+    seen, out = set(), {"test.jsonl": [], "dev.jsonl": [], "warmup.jsonl": [], "pool.jsonl": []}
+    rng = random.Random(f"selection-test-{seed}")
+    for name, sizes in (("hard", HARD_SIZES), ("broad", SELECTION_SIZES)):
+        for domain in DOMAINS:
+            out["test.jsonl"] += eval_rows(rng, name, domain, test_per_domain, sizes[domain], seen)
+    rng = random.Random(f"selection-dev-{seed}")
+    for domain in DOMAINS:
+        out["dev.jsonl"] += eval_rows(rng, "dev", domain, dev // len(DOMAINS), EASY_SIZES[domain], seen)
+    rng = random.Random(f"selection-warmup-{seed}")
+    for domain in DOMAINS:
+        for q, t, a, size, _ in generate(rng, domain, warmup // len(DOMAINS), EASY_SIZES[domain], seen, 0):
+            out["warmup.jsonl"].append(make_row(domain, q, t, a, size, seed))
+    rng = random.Random(f"selection-pool-{seed}")
+    for domain, count in zip(DOMAINS, pool_counts):
+        for q, t, a, size, _ in generate(rng, domain, count, SELECTION_SIZES[domain], seen, check_share, check_share):
+            out["pool.jsonl"].append(make_row(domain, q, t, a, size, seed))
+    rng.shuffle(out["warmup.jsonl"])
+    rng.shuffle(out["pool.jsonl"])
+    return out
+
+
 def write_jsonl(path, rows):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp"
@@ -280,14 +328,24 @@ def main(argv=None):
     parser.add_argument("--pool-per-domain", type=int, nargs="+", default=[250],
                         help=f"pool questions per domain (before the easy tier and bait rows): one count for all, "
                              f"or one per domain ({', '.join(DOMAINS)})")
-    parser.add_argument("--check-share", type=float, default=CHECK_SHARE,
-                        help="share of long questions' traces (addition and counting from 4 digits) that check "
-                             "their result after the procedure; short ones check a fifth as often")
+    parser.add_argument("--check-share", type=float, default=None,
+                        help=f"share of long questions' traces (addition and counting from 4 digits) that check "
+                             f"their result after the procedure; short ones check a fifth as often (default "
+                             f"{CHECK_SHARE}; with --selection every trace alike, default {SELECTION_CHECK_SHARE})")
     parser.add_argument("--easy-per-domain", type=int, default=25,
                         help="one-digit questions per arithmetic domain, for the difficulty filter")
     parser.add_argument("--eval-per-domain", type=int, default=20)
     parser.add_argument("--no-bait", action="store_true", help="leave out the rows curation must drop")
+    parser.add_argument("--selection", action="store_true",
+                        help="the data-selection experiment's files instead (pool, warmup, dev, test .jsonl): "
+                             "--pool-per-domain gives the pool per domain, --check-share every trace's check share")
+    parser.add_argument("--warmup", type=int, default=128, help="--selection: easy warm-up questions with traces")
+    parser.add_argument("--dev", type=int, default=20, help="--selection: easy questions checking the warm-up")
+    parser.add_argument("--test-per-domain", type=int, default=20, help="--selection: hard and broad test questions per domain, each")
     args = parser.parse_args(argv)
+    if args.selection:
+        return main_selection(args)
+    args.check_share = CHECK_SHARE if args.check_share is None else args.check_share
     try:
         if min(args.pool_per_domain) < 1 or args.eval_per_domain < 1 or args.easy_per_domain < 0:
             raise ValueError("--pool-per-domain and --eval-per-domain must be >= 1, --easy-per-domain >= 0")
@@ -304,6 +362,24 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"wrote {len(pool)} pool rows and {len(eval_rows)} eval questions to {args.out}")
+
+
+def main_selection(args):
+    try:
+        counts = args.pool_per_domain * len(DOMAINS) if len(args.pool_per_domain) == 1 else args.pool_per_domain
+        if len(counts) != len(DOMAINS) or min(counts) < 1 or min(args.warmup, args.dev, args.test_per_domain) < 1:
+            raise ValueError(f"--pool-per-domain takes one count or {len(DOMAINS)}, each >= 1; "
+                             "--warmup, --dev and --test-per-domain must be >= 1")
+        share = SELECTION_CHECK_SHARE if args.check_share is None else args.check_share
+        if not 0 <= share <= 1:
+            raise ValueError("--check-share must be in [0, 1]")
+        files = make_selection_sets(args.seed, counts, args.warmup, args.dev, args.test_per_domain, share)
+        for name, rows in files.items():
+            write_jsonl(os.path.join(args.out, name), rows)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"wrote {', '.join(f'{len(rows)} rows to {name}' for name, rows in files.items())} in {args.out}")
 
 
 if __name__ == "__main__":

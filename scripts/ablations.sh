@@ -2,15 +2,19 @@
 # Sourced by run.sh, which does the set-up and provides the demo, want/fresh/banner/timed and the
 # shared TRAIN_FLAGS / EVAL_FLAGS. The demo's stages run first (each skipped when done); then, with
 # the demo's base model and its 60 held-out questions:
-#   A. data selection (Table 2): 48 rows of a pool of its own chosen by Algorithm 1 (s1), at random,
-#      by domain only (diverse) and by length only (longest), each trained for 48 steps (4 epochs of
-#      batch 4), and the whole filtered pool for one epoch (full); each evaluated at caps 16-128.
+#   A. data selection (Table 2), the experiment registered in docs/ablations.md: a pool of its own
+#      (make_data.py --selection), a base warmed up on easy questions, its difficulty filter, 48 rows
+#      chosen by Algorithm 1 (s1, filtered), at random, by domain only (diverse) and by length only
+#      (longest; the three without the filter, as in the paper), each trained 12 steps, the whole
+#      pool at those steps and at that epoch; seeds 0-2 for the arms that draw; a hard and a broad
+#      test set. It uses the demo's base model only.
 #   B. sequential vs parallel (Figure 4) on the demo's model: majority votes over K = 1-16 samples
 #      (temperature 0.7, a cap that does not bite), and over the same samples each given one Wait,
 #      against one greedy chain extended by 0-4 Waits.
 #   C. length control (Table 3): budget forcing against rejection sampling and token-conditional
 #      control.
-# One report at the end: demo/ablations_report.py (report.json, one plot per comparison).
+# PARTS="A B C" (default) picks the comparisons. One report at the end: demo/ablations_report.py
+# (report.json, one plot per comparison).
 # Same resumable rule as the demo: delete a folder under runs/ablations to redo it.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then  # run directly: go through run.sh
     exec bash "$(dirname "$0")/../run.sh" ablations "$@"
@@ -20,71 +24,121 @@ fi
 ablations() {
     local demo_mode=demo default_out=runs/ablations
     [ "$1" = smoke ] && demo_mode=smoke default_out=runs/ablations-smoke
-    local demo_out=${DEMO_OUT:-runs/$demo_mode}
-    (OUT=$demo_out STAGES="data attempts curate train eval" demo $demo_mode)  # a subshell: its OUT, MODEL stay its own
+    local demo_out=${DEMO_OUT:-runs/$demo_mode} parts=" ${PARTS:-A B C} "  # PARTS: which comparisons run
+    local demo_stages="data attempts curate train eval"
+    [[ $parts == *" B "* || $parts == *" C "* ]] || demo_stages=""  # A needs only the demo's base model
+    (OUT=$demo_out STAGES="$demo_stages" demo $demo_mode)  # a subshell: its OUT, MODEL stay its own
     OUT=${OUT:-$default_out}
     mkdir -p "$OUT"
     echo "# $(date -u '+%F %T') UTC: bash run.sh ablations ($1)" >> "$OUT/timings.txt"
-    local base=${MODEL:-$demo_out/base} trained=$demo_out/train pool=$OUT/data/pool.jsonl evalset=$OUT/data/eval.jsonl
-    local pool_per_domain=(400 100) eval_per_domain=30 attempt_limit=128 size=48 caps=(16 32 64 128)
-    local train_args=(--epochs 4) full_args=(--epochs 1) batch=(--batch-size 4 --micro-batch-size 4)
+    local base=${MODEL:-$demo_out/base} trained=$demo_out/train evalset=$demo_out/data/eval.jsonl caps=(16 32 64 128)
     local samples=16 free_cap=384 waits=(4) tries=4 conditional_limit=256
+    # A. The data-selection experiment (Table 2), registered in docs/ablations.md before it ran: its
+    #    own pool (260 questions, addition 3.3x counting, every trace checking itself with p 0.3),
+    #    a warm-up of 128 easy questions shared by every arm (checked on 20 dev questions: >= 70%),
+    #    the difficulty filter (the warmed-up base attempts the whole pool at a cap of 128), 48 rows
+    #    per arm trained 12 steps, the whole pool at the same steps and at the same epoch, seeds 0-2
+    #    for the arms that draw, and a hard and a broad test set of 40 questions each at a cap of 192.
+    local sel=$OUT/selection sel_pool=(200 60) warmup=128 dev=20 test_per_domain=20 sel_size=48 sel_cap=192 attempt_cap=128
+    local sel_seeds=(0 1 2) sel_arms=(s1 random diverse longest full-steps full-epochs)
+    local warmup_args=(--epochs 1 --batch-size 8 --micro-batch-size 8) sel_batch=4
     # Conditional control trains the demo's model on for 12 steps (a quarter of its epoch, the demo's
     # batch): time enough for it to see prompts that state budgets.
     local conditional_args=(--max-steps 12 --batch-size 8 --micro-batch-size 8)
     if [ "$1" = smoke ]; then
-        pool_per_domain=(24 6) eval_per_domain=2 attempt_limit=16 size=4 caps=(8 32)
-        train_args=(--max-steps 2) full_args=(--max-steps 3)
-        samples=2 free_cap=48 waits=(2) tries=2 conditional_limit=64
+        caps=(8 32) samples=2 free_cap=48 waits=(2) tries=2 conditional_limit=64
         conditional_args=(--max-steps 2 --batch-size 4 --micro-batch-size 4)
+        # the arms whose wiring differs (diverse and longest are random's with another --strategy)
+        sel_pool=(8 6) warmup=8 dev=4 test_per_domain=2 sel_size=4 sel_cap=32 attempt_cap=16
+        sel_seeds=(0) sel_arms=(s1 random full-steps full-epochs) warmup_args=(--max-steps 1 --batch-size 4 --micro-batch-size 4)
     fi
     local evaluate=("$PYTHON" evaluate.py --dataset "$evalset" "${EVAL_FLAGS[@]}")
     local length_control=("$PYTHON" demo/length_control.py --dataset "$evalset" "${EVAL_FLAGS[@]}")  # evaluate.py's flags, other generation
 
-    # The pool (~20 s with the attempts): the demo's generator and seed (so the same held-out
-    # questions), shaped like a real pool for selection to act on: one domain four times as common
-    # as the other (NuminaMath is half of s1's 59K) and no trace checking itself, so that a longer
-    # trace means a larger question, as in s1's pool.
+    local pool=$sel/data/pool.jsonl tests=$sel/data/test.jsonl warm=$sel/warmup
+    [[ $parts == *" A "* ]] && data_selection
+    [[ $parts == *" B "* ]] && sequential_parallel
+    [[ $parts == *" C "* ]] && length_control
+    banner "ablations: results ($OUT)"
+    "$PYTHON" demo/ablations_report.py --run "$OUT" --demo "$demo_out"
+}
+
+# A. Data selection (Table 2). Uses the locals of ablations() above.
+data_selection() {
     if ! fresh "$pool" demo/make_data.py; then
-        banner "ablation data: demo/make_data.py --pool-per-domain ${pool_per_domain[*]} --check-share 0"
-        timed data "$PYTHON" demo/make_data.py --out "$OUT/data" --pool-per-domain "${pool_per_domain[@]}" \
-            --check-share 0 --easy-per-domain 25 --eval-per-domain $eval_per_domain
+        banner "A. data selection: demo/make_data.py --selection (pool, warm-up, dev, hard and broad test sets)"
+        timed selection-data "$PYTHON" demo/make_data.py --selection --out "$sel/data" --pool-per-domain "${sel_pool[@]}" \
+            --warmup $warmup --dev $dev --test-per-domain $test_per_domain
     fi
-    if ! fresh "$OUT/attempts/summary.json" "$pool"; then  # the difficulty filter's input, as in the demo
-        rm -rf "$OUT/attempts"
-        timed attempts "$PYTHON" evaluate.py --model "$base" --dataset "$pool" --answer-field attempt \
-            --limit $attempt_limit --format r1 --max-think 1 --max-answer 12 --batch-size 64 --out "$OUT/attempts"
+    # The warm-up (~1 min): the base model learns the format and the easy tier, so that the
+    # difficulty filter has something to remove; then its dev check (~10 s).
+    if ! fresh "$warm/train_summary.json" "$pool"; then
+        banner "A. data selection: warm-up on $warmup easy questions"
+        timed selection-warmup "$PYTHON" train.py --model "$base" --data "$sel/data/warmup.jsonl" --out "$warm" \
+            "${TRAIN_FLAGS[@]}" "${warmup_args[@]}"
+    fi
+    if ! fresh "$sel/dev/summary.json" "$warm/train_summary.json"; then
+        rm -rf "$sel/dev"
+        timed selection-dev "$PYTHON" evaluate.py --model "$warm" --dataset "$sel/data/dev.jsonl" --max-think $attempt_cap \
+            "${EVAL_FLAGS[@]}" --out "$sel/dev"
+    fi
+    # The difficulty filter's input (~1 min): the warmed-up base on every pool question, at a cap
+    # that holds the pool's unchecked traces, graded against the pool's answer.
+    if ! fresh "$sel/attempts/summary.json" "$warm/train_summary.json"; then
+        rm -rf "$sel/attempts"
+        timed selection-attempts "$PYTHON" evaluate.py --model "$warm" --dataset "$pool" --answer-field attempt \
+            --max-think $attempt_cap "${EVAL_FLAGS[@]}" --out "$sel/attempts"
     fi
 
-    # train_and_eval DIR DATA TRAIN_ARGS...: train.py on DATA into DIR/train, then the capping
-    # sweep into DIR/eval; each skipped when its output is newer than its input.
+    # select DIR STRATEGY SIZE SEED [--attempts FILE]: curate.py into DIR/s1k.jsonl unless done.
+    select_rows() {
+        local dir=$1 strategy=$2 n=$3 seed=$4; shift 4
+        fresh "$dir/s1k.jsonl" "$pool" "$sel/attempts/summary.json" && return
+        timed "$(basename "$dir")-curate" "$PYTHON" curate.py --pool "$pool" "$@" --decontaminate "$tests" \
+            --size "$n" --strategy "$strategy" --seed "$seed" --tokenizer "$base" --out "$dir/s1k.jsonl" --quiet
+    }
+    # train_and_eval DIR DATA SEED TRAIN_ARGS...: train.py from the warmed-up base on DATA into
+    # DIR/train, then both test sets at the cap into DIR/eval; each skipped when done.
     train_and_eval() {
-        local dir=$1 data=$2; shift 2
-        if ! fresh "$dir/train/train_summary.json" "$data"; then
-            timed "$(basename "$dir")-train" "$PYTHON" train.py --model "$base" --data "$data" --out "$dir/train" \
-                "${TRAIN_FLAGS[@]}" "${batch[@]}" "$@"
+        local dir=$1 data=$2 seed=$3; shift 3
+        if ! fresh "$dir/train/train_summary.json" "$data" "$warm/train_summary.json"; then
+            timed "$(basename "$dir")-train" "$PYTHON" train.py --model "$warm" --data "$data" --out "$dir/train" \
+                "${TRAIN_FLAGS[@]}" --seed "$seed" --batch-size $sel_batch --micro-batch-size $sel_batch "$@"
         fi
         if ! fresh "$dir/eval/summary.json" "$dir/train/train_summary.json"; then
             rm -rf "${dir:?}/eval"
-            timed "$(basename "$dir")-eval" "${evaluate[@]}" --model "$dir/train" --max-think "${caps[@]}" --out "$dir/eval"
+            timed "$(basename "$dir")-eval" "$PYTHON" evaluate.py --model "$dir/train" --dataset "$tests" \
+                --max-think $sel_cap "${EVAL_FLAGS[@]}" --out "$dir/eval"
         fi
     }
-
-    # A. Data selection (~3 min per selection, ~6 for full): the demo's filters, then each strategy
-    #    picks 48 rows (full: every row that passes, ~520).
-    local strategy
-    for strategy in s1 random diverse longest full; do
-        local dir=$OUT/data-$strategy n=$size args=("${train_args[@]}")
-        [ $strategy = full ] && n=0 args=("${full_args[@]}")
-        banner "A. data selection: $strategy ($([ $n = 0 ] && echo 'every row that passes the filters' || echo "$n rows"))"
-        if ! fresh "$dir/s1k.jsonl" "$pool" "$OUT/attempts/summary.json"; then
-            timed "data-$strategy-curate" "$PYTHON" curate.py --pool "$pool" --attempts "$OUT/attempts/samples.jsonl" \
-                --decontaminate "$evalset" --size $n --strategy ${strategy/full/s1} --seed 0 --tokenizer "$base" \
-                --out "$dir/s1k.jsonl" --quiet
-        fi
-        train_and_eval "$dir" "$dir/s1k.jsonl" "${args[@]}"
+    # Each arm as the paper defines it (§5.1): s1 after the difficulty filter; random, diverse and
+    # longest from the pool without it; the whole pool at the selections' steps and at their epoch.
+    # Seed by seed, so that a run cut short holds every arm at its first seeds.
+    local arm seed steps=$((sel_size / sel_batch))
+    for seed in "${sel_seeds[@]}"; do
+        for arm in "${sel_arms[@]}"; do
+            [[ $seed == 0 || $arm == s1 || $arm == random || $arm == diverse ]] || continue  # the arms that draw
+            local dir=$sel/$arm-s$seed
+            banner "A. data selection: $arm, seed $seed"
+            case $arm in
+                s1) select_rows "$dir" s1 $sel_size "$seed" --attempts "$sel/attempts/samples.jsonl"
+                    train_and_eval "$dir" "$dir/s1k.jsonl" "$seed" --epochs 1 ;;
+                random|diverse|longest) select_rows "$dir" $arm $sel_size "$seed"
+                    train_and_eval "$dir" "$dir/s1k.jsonl" "$seed" --epochs 1 ;;
+                full-*) select_rows "$sel/full" s1 0 0  # every row of the pool, in its order
+                    if [ $arm = full-steps ]; then
+                        train_and_eval "$dir" "$sel/full/s1k.jsonl" "$seed" --epochs 1 --max-steps $steps
+                    else
+                        train_and_eval "$dir" "$sel/full/s1k.jsonl" "$seed" --epochs 1
+                    fi ;;
+            esac
+        done
     done
 
+}
+
+# B. Uses the locals of ablations() above.
+sequential_parallel() {
     # B. Sequential vs parallel at matched total thinking tokens, on the demo's model.
     #    Sequential, one greedy chain: the demo's capping sweep (below the chain's natural length,
     #    ~90 tokens), its unforced chain and 1, 2 Waits (all in runs/demo/eval), and here 4 Waits.
@@ -107,6 +161,10 @@ ablations() {
             --temperature 0.7 --seed 0 --out "$OUT/parallel"
     fi
 
+}
+
+# C. Uses the locals of ablations() above.
+length_control() {
     # C. Length control on the demo's model at caps 16-128. Budget forcing is the demo's capping
     #    sweep; rejection sampling draws each question at most 4 times, a draw serving every budget
     #    it has not fit yet (~2 min); conditional control needs a model that has seen budgets in its
@@ -131,7 +189,4 @@ ablations() {
         timed control-conditional-eval "${length_control[@]}" --model "$cond/train" --max-think "${caps[@]}" \
             --budget-in-prompt $conditional_limit --out "$cond/eval"
     fi
-
-    banner "ablations: results ($OUT)"
-    "$PYTHON" demo/ablations_report.py --run "$OUT" --demo "$demo_out"
 }

@@ -159,16 +159,32 @@ def test_eval_set_does_not_depend_on_the_trace_design(tmp_path):
     assert (tmp_path / "0" / "eval.jsonl").read_bytes() == (tmp_path / "0.75" / "eval.jsonl").read_bytes()
 
 
-def test_ablation_pool_skews_domains_without_checks_and_keeps_the_eval_set(tmp_path):
-    """The ablations' pool: one count per domain, no trace checking itself, the same held-out set."""
-    make_data.main(["--out", str(tmp_path / "demo"), "--pool-per-domain", "40", "--eval-per-domain", "4", "--no-bait",
-                    "--easy-per-domain", "0"])
-    make_data.main(["--out", str(tmp_path / "abl"), "--pool-per-domain", "40", "10", "--check-share", "0",
-                    "--eval-per-domain", "4", "--no-bait", "--easy-per-domain", "0"])
-    pool = [json.loads(line) for line in open(tmp_path / "abl" / "pool.jsonl")]
-    assert [sum(r["domain"] == d for r in pool) for d in make_data.DOMAINS] == [40, 10]
-    assert not any("Wait" in r["thinking_trajectories"][0] for r in pool)
-    assert (tmp_path / "abl" / "eval.jsonl").read_bytes() == (tmp_path / "demo" / "eval.jsonl").read_bytes()
+def test_selection_data_regime(tmp_path):
+    """`--selection` (the Table 2 experiment): every question in one file only; unequal domains;
+    checks at every size alike, so a short question's trace can outrun a long one's; easy warm-up
+    and dev; a hard test set of the top sizes and a broad one of every size, both over every domain.
+    The demo's own files do not change."""
+    make_data.main(["--out", str(tmp_path / "demo"), "--pool-per-domain", "20", "--eval-per-domain", "4"])
+    make_data.main(["--out", str(tmp_path / "sel"), "--selection", "--pool-per-domain", "100", "30"])
+    make_data.main(["--out", str(tmp_path / "demo2"), "--pool-per-domain", "20", "--eval-per-domain", "4"])
+    for f in ("pool.jsonl", "eval.jsonl"):
+        assert (tmp_path / "demo" / f).read_bytes() == (tmp_path / "demo2" / f).read_bytes()
+    files = {f: [json.loads(line) for line in open(tmp_path / "sel" / f"{f}.jsonl")] for f in ("pool", "warmup", "dev", "test")}
+    keys = [make_data.question_key(r["question"]) for rows in files.values() for r in rows]
+    assert len(keys) == len(set(keys))
+    digits = lambda r: r["digits"] if "digits" in r else json.loads(r["metadata"])["digits"]  # noqa: E731
+    pool = files["pool"]
+    assert [sum(r["domain"] == d for r in pool) for d in make_data.DOMAINS] == [100, 30]
+    checked = {digits(r) for r in pool if r["domain"] == "addition" and "Wait" in r["thinking_trajectories"][0]}
+    assert checked == {1, 2, 3, 4, 5}  # checks at every size
+    assert 0.15 < sum("Wait" in r["thinking_trajectories"][0] for r in pool) / len(pool) < 0.45
+    assert all(digits(r) <= 2 and "Wait" not in r["thinking_trajectories"][0] for r in files["warmup"])
+    assert len(files["warmup"]) == 128 and all(digits(r) <= 2 for r in files["dev"]) and len(files["dev"]) == 20
+    for name, sizes in (("hard", make_data.HARD_SIZES), ("broad", make_data.SELECTION_SIZES)):
+        rows = [r for r in files["test"] if r["set"] == name]
+        assert all(r["id"].startswith(name + "-") for r in rows) and len(rows) == 40
+        for d in make_data.DOMAINS:
+            assert {r["digits"] for r in rows if r["domain"] == d} == set(sizes[d])
 
 
 def test_pool_schema_bait_and_held_out_eval(tmp_path):
@@ -311,17 +327,24 @@ def test_ablations_smoke_chain(tiny_base, tmp_path):
     assert os.path.samefile(demo_trained["args"]["model"], tiny_base)  # the demo's stages ran first, on MODEL
     assert not (demo_out / "base").exists()  # and exported nothing: MODEL replaces stage 0
     report = json.load(open(out / "report.json"))
-    rows = {d["strategy"]: d for d in report["data_selection"]}
-    assert list(rows) == ["s1", "random", "diverse", "longest", "full"]
-    assert all(rows[k]["rows"] == 4 for k in ("s1", "random", "diverse", "longest"))
-    assert rows["full"]["rows"] > 10 * 4 // 2  # every row that passed the filters
-    for strategy in rows:  # each selection trained from MODEL
-        trained = json.load(open(out / f"data-{strategy}" / "train" / "train_summary.json"))
-        assert os.path.samefile(trained["args"]["model"], tiny_base), strategy
-    longest = [json.loads(line)["thinking_tokens"] for line in open(out / "data-longest" / "s1k.jsonl")]
-    pool = [json.loads(line)["thinking_tokens"] for line in open(out / "data-full" / "s1k.jsonl")]
-    assert sorted(longest) == sorted(pool)[-4:]  # longest really took the longest traces
-    assert [p["max_think"] for p in rows["s1"]["curve"]] == [8, 32]
+    ds = report["data_selection"]
+    sel = out / "selection"
+    assert list(ds["arms"]) == ["s1", "random", "full-steps", "full-epochs"]  # smoke: the arms whose wiring differs
+    warm = json.load(open(sel / "warmup" / "train_summary.json"))
+    assert os.path.samefile(warm["args"]["model"], tiny_base) and warm["data"]["examples"] == 8
+    for arm in ds["arms"]:  # each arm trained from the warmed-up base, evaluated on both test sets
+        trained = json.load(open(sel / f"{arm}-s0" / "train" / "train_summary.json"))
+        assert os.path.samefile(trained["args"]["model"], sel / "warmup"), arm
+        assert set(ds["arms"][arm]["seeds"][0]["accuracy"]) == {"hard", "broad"}
+    attempted = [json.loads(line) for line in open(sel / "attempts" / "samples.jsonl")]
+    assert len(attempted) == 14  # the whole pool
+    s1_rows = [json.loads(line)["question"] for line in open(sel / "s1-s0" / "s1k.jsonl")]
+    assert not {s["question"] for s in attempted if s["correct"]} & set(s1_rows)  # s1 passed the difficulty filter
+    assert ds["arms"]["s1"]["seeds"][0]["rows"] == ds["arms"]["random"]["seeds"][0]["rows"] == 4
+    assert ds["arms"]["full-epochs"]["seeds"][0]["rows"] == 14  # the whole pool, no filter
+    steps = {arm: ds["arms"][arm]["seeds"][0]["steps"] for arm in ds["arms"]}
+    assert steps["s1"] == steps["random"] == steps["full-steps"] == 1 and steps["full-epochs"] == 4
+    assert len(ds["arms"]["random"]["vs_s1"]["hard"]) == 3 and "verdict" in ds["arms"]["random"]
     sp = report["sequential_parallel"]
     assert [(p["max_think"], p["k"]) for p in sp["parallel"]] == [(48, 1), (48, 2)]
     assert [(p["max_think"], p["k"]) for p in sp["hybrid"]] == [(48, 1), (48, 2)]
@@ -367,16 +390,40 @@ def test_ablations_default_to_the_demos_models(smoke_run, tmp_path):
     by_out = {c[c.index("--out") + 1]: c for c in commands}
     arg = lambda out_path, flag: by_out[str(out_path)][by_out[str(out_path)].index(flag) + 1]  # noqa: E731
     base, trained = str(demo_out / "base"), str(demo_out / "train")
-    assert arg(out / "attempts", "--model") == base
-    for strategy in ("s1", "random", "diverse", "longest", "full"):
-        folder = out / f"data-{strategy}"
-        assert arg(folder / "s1k.jsonl", "--tokenizer") == base
-        assert arg(folder / "train", "--model") == base
-        assert arg(folder / "eval", "--model") == str(folder / "train")
+    sel, warm = out / "selection", str(out / "selection" / "warmup")
+    assert arg(sel / "warmup", "--model") == base
+    assert arg(sel / "attempts", "--model") == warm and arg(sel / "dev", "--model") == warm
+    for arm in ("s1-s0", "random-s0", "full-steps-s0", "full-epochs-s0"):
+        assert arg(sel / arm / "train", "--model") == warm
+        assert arg(sel / arm / "eval", "--model") == str(sel / arm / "train")
+    assert arg(sel / "s1-s0" / "s1k.jsonl", "--tokenizer") == base
+    assert "--attempts" in by_out[str(sel / "s1-s0" / "s1k.jsonl")]  # s1 after the difficulty filter,
+    assert "--attempts" not in by_out[str(sel / "random-s0" / "s1k.jsonl")]  # random without it (the paper's arms)
     for name in ("sequential", "parallel", "control-rejection", "control-conditional/train"):
         assert arg(out / name, "--model") == trained, name
     assert arg(out / "control-conditional" / "eval", "--model") == str(out / "control-conditional" / "train")
-    assert not (out / "data").exists() and not (out / "attempts").exists()  # printed, not run
+    assert not (out / "selection").exists()  # printed, not run
+
+
+def test_paired_bootstrap_known_answers():
+    """The data-selection intervals: a constant difference has no spread; a difference of 1 on half
+    of 400 questions and 0 on the rest has mean 0.5 and standard error 0.5/sqrt(400) = 0.025, so
+    its 95% interval is 0.5 +- 1.96 * 0.025; and it is paired: an arm equal to s1 on every
+    question differs by exactly 0 however much the questions differ from each other."""
+    import ablations_report
+
+    ids = [f"hard-{i}" for i in range(400)]
+    assert ablations_report.paired_bootstrap({i: 1.0 for i in ids}, {i: 0.0 for i in ids}) == (1.0, 1.0, 1.0)
+    arm = {i: float(k % 2) for k, i in enumerate(ids)}
+    mean, low, high = ablations_report.paired_bootstrap(arm, {i: 0.0 for i in ids})
+    assert mean == 0.5 and abs(low - (0.5 - 1.96 * 0.025)) < 0.005 and abs(high - (0.5 + 1.96 * 0.025)) < 0.005
+    ref = {i: float(k < 100) for k, i in enumerate(ids)}  # keys in another order: pairs by question
+    assert ablations_report.paired_bootstrap(dict(reversed(list(ref.items()))), ref) == (0.0, 0.0, 0.0)
+    assert ablations_report.verdict((0.1, 0.02, 0.2)) == "arm ahead of s1"
+    assert ablations_report.verdict((-0.1, -0.2, -0.01)) == "s1 ahead"
+    assert ablations_report.verdict((0.1, -0.02, 0.2)) == "indistinguishable at this size"
+    with pytest.raises(ValueError):
+        ablations_report.paired_bootstrap({"a": 1.0}, {"b": 1.0})
 
 
 def test_conditional_data_states_each_traces_budget(tmp_path):
