@@ -142,7 +142,7 @@ sequential_parallel() {
     # B. Sequential vs parallel at matched total thinking tokens, on the demo's model.
     #    Sequential, one greedy chain: the demo's capping sweep (below the chain's natural length,
     #    ~90 tokens), its unforced chain and 1, 2 Waits (all in runs/demo/eval), and here 4 Waits.
-    #    Parallel: 16 samples per question, temperature 0.7, one seeded generator, under a cap of 384
+    #    Parallel: 16 samples per question, temperature 0.7, a sampler seeded per question, under a cap of 384
     #    that does not bite (every sample may finish by itself); the report votes over the first K =
     #    1, 2, 4, 8, 16 and counts the thinking of all K. Hybrid, in the same decode tree: each of
     #    those samples where it first tries to stop gets one Wait instead (the same draws up to that
