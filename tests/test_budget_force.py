@@ -416,7 +416,8 @@ def test_forced_mask_tells_a_delimiter_the_model_opened_from_a_forced_one(smol_t
 
     tok = smol_tokenizer
     _, think_end = bf.delimiters(fmt)
-    end_ids, word = bf.encode(tok, think_end), bf.encode(tok, " so")[0]
+    # the delimiter as training tokenized it, followed by the answer (r1's final "\n\n" splits)
+    end_ids, word = bf.encode_followed(tok, think_end), bf.encode(tok, " so")[0]
     cases = {"opens the delimiter": end_ids[0], "ends its turn": tok.eos_token_id, "thinks on": word}
     for what, token in cases.items():
         model = tiny_llama(tok, [token])
@@ -429,7 +430,7 @@ def test_forced_mask_tells_a_delimiter_the_model_opened_from_a_forced_one(smol_t
             assert n == 0 and r["completion_ids"][:len(end_ids)] == end_ids and not r["forced_stop"]
             assert r["forced_mask"][0] is False and evaluate.closed_itself(r)
         elif what == "ends its turn":  # "\n" + delimiter forced in place of end-of-turn
-            assert n == 0 and r["completion_ids"][:len(end_ids) + 1] == bf.encode(tok, "\n" + think_end)
+            assert n == 0 and r["completion_ids"][:len(end_ids) + 1] == bf.encode_followed(tok, "\n" + think_end)
             assert r["forced_mask"][0] is True and not evaluate.closed_itself(r)
         else:
             assert n == 4 and r["forced_stop"] and r["forced_mask"][:4] == [False] * 4
