@@ -603,16 +603,26 @@ def load_and_check(args, plan):
     return model, tokenizer
 
 
+def samples_format(rows, fmt):
+    """The format the samples were generated in, read from the end-of-thinking delimiter in their
+    responses, so a rerun that had nothing left to generate (and never loaded the tokenizer to
+    settle --format auto) reports what the run used. fmt when the responses do not tell."""
+    found = {name for r in rows for name, preset in budget_force.FORMATS.items()
+             if preset["think_end"].strip() in r.get("response", "")}
+    return found.pop() if len(found) == 1 else fmt
+
+
 def finish(args, plan):
     """After generating: wait for every process, then summarize samples.jsonl on the main process
     (every process appended to it, so it reads it back whole). Returns the summary; None on the others."""
     plan["state"].wait_for_everyone()
     if not plan["state"].is_main_process:
         return None
-    summary = summarize(read_samples(plan["out_path"]), plan["questions"], plan["settings"], args.samples,
-                        args.a_min, args.a_max, plan["main"])
+    rows = read_samples(plan["out_path"])
+    summary = summarize(rows, plan["questions"], plan["settings"], args.samples, args.a_min, args.a_max, plan["main"])
     summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
-                         "samples": args.samples, "temperature": args.temperature, "format": plan["format"]}
+                         "samples": args.samples, "temperature": args.temperature,
+                         "format": samples_format(rows, plan["format"])}
     unanswered = plan["unanswered"]
     summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
     return summary
