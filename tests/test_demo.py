@@ -575,7 +575,10 @@ def test_smoke_traces_page_in_chromium(smoke_run):
                 assert text in {"cap": ["\n<|im_start|>answer\nFinal Answer:"], "answer_cap": ["<|im_end|>"],
                                 "delimiter": ["answer\n", "\n<|im_start|>answer\n"]}[s["kind"]], (row["id"], s, text)
         assert sum(s["kind"] == "wait" for s in row["forced_spans"]) == row["waits"]
-    assert all(kinds.values())  # the smoke run forced every kind but the answer's cap
+    # The smoke model (3 steps) may never try to stop within its caps, so only the cap is certain
+    # here; every kind's spans on chosen scores: test_decode_tree's scripted test, on the model:
+    # test_budget_force's fuzzed control.
+    assert kinds["cap"] > 0
     dom = dump_dom(str(out / "eval" / "traces.html"))
     assert errors_shown(dom) == ""
     assert len(re.findall(r'<td class="c (?:ok|bad)', dom)) == len(rows)
