@@ -41,7 +41,7 @@ ablations() {
     #    for the arms that draw, and a hard and a broad test set of 40 questions each at a cap of 192.
     local sel=$OUT/selection sel_pool=(200 60) warmup=128 dev=20 test_per_domain=20 sel_size=48 sel_cap=192 attempt_cap=128
     local sel_seeds=(0 1 2) sel_arms=(s1 random diverse longest full-steps full-epochs)
-    local warmup_args=(--epochs 1 --batch-size 8 --micro-batch-size 8) sel_batch=4
+    local warmup_args=(--epochs 3 --batch-size 8 --micro-batch-size 8) sel_batch=4  # 3 epochs: amendment 1 (docs/ablations.md)
     # Conditional control trains the demo's model on for 12 steps (a quarter of its epoch, the demo's
     # batch): time enough for it to see prompts that state budgets.
     local conditional_args=(--max-steps 12 --batch-size 8 --micro-batch-size 8)
@@ -70,7 +70,7 @@ data_selection() {
         timed selection-data "$PYTHON" demo/make_data.py --selection --out "$sel/data" --pool-per-domain "${sel_pool[@]}" \
             --warmup $warmup --dev $dev --test-per-domain $test_per_domain
     fi
-    # The warm-up (~1 min): the base model learns the format and the easy tier, so that the
+    # The warm-up (~4 min, 48 steps): the base model learns the format and the easy tier, so that the
     # difficulty filter has something to remove; then its dev check (~10 s).
     if ! fresh "$warm/train_summary.json" "$pool"; then
         banner "A. data selection: warm-up on $warmup easy questions"
