@@ -460,16 +460,18 @@ def test_cli_bad_input_one_line_exit_2(args, message, capsys):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
 
 
-def test_cli_json(smol_dir):
-    proc = run_cli("--model", smol_dir, "--prompt", "How many r in raspberry", "--prompt", "What is 2+2?",
+def test_cli_json(smol, smol_dir):
+    """The real entry point: one JSON object per prompt, in order, each what budget_force returns
+    for the same flags (values, not just keys; forced_mask left out), under the cap."""
+    prompts = ["How many r in raspberry", "What is 2+2?"]
+    proc = run_cli("--model", smol_dir, "--prompt", prompts[0], "--prompt", prompts[1],
                    "--max-think", "20", "--num-wait", "1", "--max-answer", "10", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert len(rows) == 2
-    for row in rows:
-        assert {"prompt", "completion_ids", "text", "thinking", "answer", "thinking_tokens", "answer_tokens",
-                "waits", "forced_stop"} <= set(row)
-        assert row["thinking_tokens"] <= 20
+    model, tok = smol
+    expected = bf.budget_force(model, tok, prompts, max_think=20, num_wait=1, max_answer=10)
+    assert rows == [json.loads(json.dumps({k: v for k, v in e.items() if k != "forced_mask"})) for e in expected]
+    assert all(r["thinking_tokens"] <= 20 and prompts[i] in r["prompt"] for i, r in enumerate(rows))
 
 
 def test_cli_explains_thinking_that_closes_at_once(smol_dir, capsys):

@@ -420,14 +420,60 @@ def test_crash_between_checkpoint_renames_resumes(crash_before, one_process_run,
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-5), (a, b)
 
 
-def test_fsdp_config_loads_and_shards_fully():
-    from accelerate.commands.config.config_args import load_config_from_file
+# What accelerate makes of configs/fsdp.yaml: `accelerate launch` turns the YAML into FSDP_* variables
+# (its own code, run here), FullyShardedDataParallelPlugin reads them, and a tiny Qwen2 is wrapped
+# with that plugin over gloo on the CPU. A key accelerate does not read, a wrap policy that wraps
+# nothing, or use_orig_params off (train.param_groups finds norms and biases by name) shows up here.
+FSDP_FROM_THE_CONFIG = r"""
+import json, os, socket, sys, torch, torch.distributed as dist
+from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+from accelerate.utils.launch import prepare_multi_gpu_env
+args, _, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", sys.argv[1], "train.py"]))
+env = prepare_multi_gpu_env(args)
+os.environ.update({k: v for k, v in env.items() if k.startswith(("FSDP_", "ACCELERATE_"))})
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
+dist.init_process_group("gloo")
+from accelerate import FullyShardedDataParallelPlugin, PartialState
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+from transformers import Qwen2Config, Qwen2ForCausalLM
+import train
+PartialState(cpu=True)
+# The plugin refuses sync_module_states without a GPU (its param_init_fn moves weights there); built
+# as on a GPU machine, and that function left unused: wrapped below without it, on the CPU.
+import accelerate.utils.dataclasses
+accelerate.utils.dataclasses.get_torch_accelerator_backend = lambda *a, **k: ("cuda", None)
+plugin = FullyShardedDataParallelPlugin()
+torch.manual_seed(0)
+model = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                                     num_attention_heads=2, num_key_value_heads=1))
+plain_no_decay = len(train.param_groups(model, 0.1)[1]["params"])
+plugin.set_auto_wrap_policy(model)
+wrapped = FSDP(model, auto_wrap_policy=plugin.auto_wrap_policy, sharding_strategy=plugin.sharding_strategy,
+               use_orig_params=plugin.use_orig_params, device_id=torch.device("cpu"))
+print(json.dumps({"mixed_precision": os.environ["ACCELERATE_MIXED_PRECISION"], "version": plugin.fsdp_version,
+                  "sharding": plugin.sharding_strategy.name, "state_dict": plugin.state_dict_type.name,
+                  "sync_module_states": plugin.sync_module_states, "ram_efficient": plugin.cpu_ram_efficient_loading,
+                  "units": [type(m.module).__name__ for m in wrapped.modules() if isinstance(m, FSDP)],
+                  "no_decay": [plain_no_decay, len(train.param_groups(wrapped, 0.1)[1]["params"])]}))
+"""
 
-    c = load_config_from_file(os.path.join(ROOT, "configs", "fsdp.yaml"))
-    f = c.fsdp_config
-    assert c.distributed_type == "FSDP" and c.mixed_precision == "bf16"
-    assert f["fsdp_sharding_strategy"] == "FULL_SHARD" and f["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
-    assert f["fsdp_cpu_ram_efficient_loading"] and f["fsdp_sync_module_states"]
+
+def test_fsdp_config_as_accelerate_launch_reads_it(tmp_path):
+    """configs/fsdp.yaml through accelerate's launcher: FSDP1, full shard, bf16, one unit per decoder
+    layer (from the model's _no_split_modules), rank 0 loads and the others receive the weights
+    (sync_module_states: without it they train random weights), sharded resume state, and parameter
+    names kept so the decay groups survive wrapping."""
+    r = run_cli("-c", FSDP_FROM_THE_CONFIG, os.path.join(ROOT, "configs", "fsdp.yaml"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["mixed_precision"] == "bf16" and got["version"] == 1
+    assert got["sharding"] == "FULL_SHARD" and got["state_dict"] == "SHARDED_STATE_DICT"
+    assert got["sync_module_states"] and got["ram_efficient"]
+    assert got["units"] == ["Qwen2ForCausalLM"] + ["Qwen2DecoderLayer"] * 3
+    plain, wrapped = got["no_decay"]
+    assert plain == 3 * (2 + 3) + 1 and wrapped == plain  # per layer two norms and q, k, v biases; the final norm
 
 
 # --- FSDP's sharded optimizer checkpoint (the GPU path, here on CPU over gloo) ------------------
