@@ -274,7 +274,7 @@ def sequential_parallel(run, demo):
     return {"sequential": sequential, "parallel": parallel, "hybrid": hybrid, "matched": matched,
             "analysis": vote_analysis(parallel_samples, waits, hybrid_samples), "temperature": config.get("temperature"),
             "parallel_cap": parallel_samples[0]["max_think"],
-            "seeds": "one generator seeded %d per decode tree of questions; each sample draws its own tokens" % config.get("seed", 0)}
+            "seeds": "one generator per question, seeded from --seed %d and its id; each sample draws its own tokens" % config.get("seed", 0)}
 
 
 def length_control(run, demo):
