@@ -272,6 +272,8 @@ def test_scaling_metrics_hand_computed():
     # Accuracy that falls with more thinking has a negative slope; one point has none.
     assert evaluate.scaling_metrics([(10, 0.5), (20, 0.3)], 10, 20) == {"control": 1.0, "scaling": pytest.approx(-0.02), "performance": 0.5}
     assert evaluate.scaling_metrics([(10, 0.5)], 0, 5) == {"control": 0.0, "scaling": None, "performance": 0.5}
+    # Below the budget's lower end is outside too (a sweep of min_think has a_min > 0): 2 of 3 inside [50, 100].
+    assert evaluate.scaling_metrics([(40, 0.1), (60, 0.2), (80, 0.3)], 50, 100)["control"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError):
         evaluate.scaling_metrics([], 0, 1)
 
@@ -293,6 +295,20 @@ def test_summarize_per_setting_and_majority_vote():
     assert summary["metrics"]["scaling"] == pytest.approx((1.0 - 0.5) / (25 - 8))
     assert summary["metrics"]["control"] == 0.5  # a = 25 lies outside [a_min, a_max] = [0, 20]
     assert summary["metrics"]["performance"] == 1.0
+
+
+def test_summarize_counts_thinking_below_min_think_as_out_of_budget():
+    """A setting with min_think asks for at least that much thinking: a generation under it is out
+    of budget in its row's control, and the metrics' a_min defaults to the smallest min_think."""
+    questions = [{"id": "a", "question": "q", "gold": "1"}, {"id": "b", "question": "q", "gold": "2"}]
+    settings = [{"max_think": 20, "num_wait": 0, "min_think": 10}, {"max_think": 40, "num_wait": 0, "min_think": 30}]
+    rows = [{**q, **s, "sample": 0, "extracted": q["gold"], "correct": True, "thinking_tokens": t}
+            for s, tokens in zip(settings, ((4, 12), (30, 35))) for q, t in zip(questions, tokens)]
+    summary = evaluate.summarize(rows, questions, settings)
+    assert [r["control"] for r in summary["rows"]] == [0.5, 1.0]  # 4 < min_think 10; 12, 30, 35 within
+    m = summary["metrics"]
+    assert (m["a_min"], m["a_max"]) == (10, 40)
+    assert m["control"] == 0.5  # averages 8 (below a_min) and 32.5
 
 
 # -----------------------------------------------------------------------------
