@@ -299,6 +299,8 @@ def test_decontamination_uses_normalized_word_8_grams():
     index = curate.ngram_index(EVAL_QUESTIONS)
     assert curate.is_contaminated("Intro. LET X AND Y BE REAL NUMBERS SUCH THAT x^2 + y^2 = 17 and so on", index)
     assert curate.is_contaminated("Warm-up: find 7+8 in base ten, then explain.", index)  # a short question, whole
+    # eight shared words in a row are enough (and nothing more is shared)
+    assert curate.is_contaminated("Let x and y be real numbers such as these.", index)
     # seven shared words are not enough, and neither are scattered common words
     assert not curate.is_contaminated("Let x and y be real numbers with x = y.", index)
     assert not curate.is_contaminated("How many positive divisors does 360 have?", index)

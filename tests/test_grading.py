@@ -93,6 +93,12 @@ KN = S1 + "So $\\boxed{k = 45} \\quad\\text{and}\\quad \\boxed{n = 2}$."
     ("Thinking.</think>\n\nThe answer is 12.<|im_start|>user\nThe answer is 11.", "12", True),
     # a second `<|im_start|>answer` still belongs to the answer (s1's format)
     (S1 + "Final Answer: 3\n<|im_start|>answer\nActually \\boxed{7}", "7", True),
+    # ... and an empty one after the answer takes nothing away: the section starts at the first closer
+    (S1 + "Final Answer: 3\n<|im_start|>answer\n", "3", True),
+    ("Thinking.</think>\nAnswer: 3\nas </think> shows", "3", True),
+    # of several answer lines, the last is the answer (a correction)
+    (S1 + "Final Answer: 3\nWait, no.\nFinal Answer: 4", "4", True),
+    (S1 + "Final Answer: 3\nWait, no.\nFinal Answer: 4", "3", False),
 ])
 def test_issue_kinds_is_correct(response, gold, expected):
     assert grade.is_correct(response, gold) is expected

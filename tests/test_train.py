@@ -227,6 +227,9 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     lrs = [train.get_lr((s + 0.5) / 100, 1e-5) for s in range(100)]
     assert 0 < lrs[0] < lrs[1] < lrs[4] and max(lrs) == pytest.approx(1e-5, rel=0.01)
     assert all(a >= b for a, b in zip(lrs[5:], lrs[6:])) and lrs[-1] < 1e-8
+    # by hand: linear to the peak over the first 5%, then half a cosine
+    assert train.get_lr(0.025, 1.0) == pytest.approx(0.5) and train.get_lr(0.05, 1.0) == pytest.approx(1.0)
+    assert train.get_lr(0.525, 1.0) == pytest.approx(0.5) and train.get_lr(1.0, 1.0) == pytest.approx(0.0, abs=1e-12)
 
 
 # --- bad input ----------------------------------------------------------------------------------
