@@ -95,7 +95,8 @@ KN = S1 + "So $\\boxed{k = 45} \\quad\\text{and}\\quad \\boxed{n = 2}$."
     (S1 + "Final Answer: 3\n<|im_start|>answer\nActually \\boxed{7}", "7", True),
     # ... and an empty one after the answer takes nothing away: the section starts at the first closer
     (S1 + "Final Answer: 3\n<|im_start|>answer\n", "3", True),
-    ("Thinking.</think>\nAnswer: 3\nas </think> shows", "3", True),
+    ("Thinking.</think>\nAnswer: 3\n<|im_start|>answer\n", "3", True),  # the other format's closer after it
+    (S1 + "Final Answer: 3\n</think>\n", "3", True),
     # of several answer lines, the last is the answer (a correction)
     (S1 + "Final Answer: 3\nWait, no.\nFinal Answer: 4", "4", True),
     (S1 + "Final Answer: 3\nWait, no.\nFinal Answer: 4", "3", False),
