@@ -1,0 +1,89 @@
+"""Plant one-line regressions, one at a time, and check that the test suite catches each.
+
+    python scripts/plant_regressions.py               # all of them (~12 min on 2 cores)
+    python scripts/plant_regressions.py "the cap"     # those whose name contains a string
+
+Each entry is (name, file, the line as it is, the line broken, the tests that should fail). The
+regression is planted in a throwaway git worktree of HEAD (your working tree is never touched),
+the tests run with -x, and the verdict is "caught" (pytest exit 1) or "MISSED". A careless edit of
+these lines is what the suite must notice; tests/test_plant_regressions.py checks that every line
+below still occurs exactly once, so this list cannot drift silently from the code.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+REGRESSIONS = [
+ ("DDP sync on the first micro-batch", "train.py", "sync = not is_ddp or k == len(mine) - 1", "sync = not is_ddp or k == 0", "tests/test_train.py"),
+ ("KV bytes per token off by 2x", "budget_force.py", "return 2 * config.num_hidden_layers * kv_heads", "return config.num_hidden_layers * kv_heads", "tests/test_decode_tree.py tests/test_fit.py"),
+ ("wait_str dropped from a sample's key", "evaluate.py", 'row["min_think"], row.get("wait_str", "Wait"),', 'row["min_think"],', "tests/test_evaluate.py"),
+ ("--also rows in the metrics", "evaluate.py", "for r, s in zip(table, settings) if s in main]", "for r, s in zip(table, settings)]", "tests/test_evaluate.py"),
+ ("every question seeded alike", "evaluate.py", 'seed=[question_seed(seed, q["id"]) for q in batch]', "seed=[seed for q in batch]", "tests/test_evaluate.py"),
+ ("loss on the prompt too", "train.py", '"labels": ([-100] * len(prompt) + turn)[:block_size]', '"labels": (prompt + turn)[:block_size]', "tests/test_train.py"),
+ ("trained tokens off by one", "train.py", 'return sum(1 for x in example["labels"][1:] if x != -100)', 'return sum(1 for x in example["labels"] if x != -100)', "tests/test_train.py"),
+ ("weight decay on norms", "train.py", '(no_decay if "bias" in name or "norm" in name else decay)', '(no_decay if "bias" in name else decay)', "tests/test_train.py"),
+ ("curation's rank walk: always the longest", "curate.py", 'r = geometric_rank(rng, len(members)) if strategy == "s1" else', 'r = 0 if strategy == "s1" else', "tests/test_curate.py"),
+ ("the cap one token late", "budget_force.py", "if row.thinking_tokens >= self.max_think:", "if row.thinking_tokens > self.max_think:", "tests/test_budget_force.py"),
+ ("a hedge graded as a choice", "grade.py", "return letters.pop() if len(letters) == 1 else None", "return sorted(letters)[0] if letters else None", "tests/test_grading.py"),
+ ("Control counts points outside the budget", "evaluate.py", "control = sum(a_min <= a <= a_max for a, _ in points)", "control = sum(a <= a_max for a, _ in points)", "tests/test_evaluate.py"),
+ ("control of a generation ignores min_think", "evaluate.py", '"control": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"]', '"control": sum(g["thinking_tokens"] <= s["max_think"]', "tests/test_evaluate.py"),
+ ("bootstrap percentiles 5-95", "demo/ablations_report.py", "[2.5, 97.5]", "[5, 95]", "tests/test_demo.py -k bootstrap"),
+]
+REGRESSIONS += [
+ ("one Wait too many", "budget_force.py", "if row.waits < self.num_wait or row.thinking_tokens < self.min_think:", "if row.waits <= self.num_wait or row.thinking_tokens < self.min_think:", "tests/test_budget_force.py"),
+ ("min_think ignored", "budget_force.py", "if row.waits < self.num_wait or row.thinking_tokens < self.min_think:", "if row.waits < self.num_wait:", "tests/test_budget_force.py"),
+ ("decontamination by 13-grams", "curate.py", "def ngram_index(questions, n=8):", "def ngram_index(questions, n=13):", "tests/test_curate.py"),
+ ("no lr warm-up", "train.py", "    if progress < warmup:", "    if progress < 0:", "tests/test_train.py"),
+ ("gradient clipping off", "train.py", "accelerator.clip_grad_norm_(model.parameters(), args.grad_clip)", "accelerator.clip_grad_norm_(model.parameters(), 1e9)", "tests/test_train.py"),
+ ("temperature ignored when sampling", "budget_force.py", "cdf = torch.softmax(scores / temperature, dim=-1)", "cdf = torch.softmax(scores, dim=-1)", "tests/test_budget_force.py tests/test_decode_tree.py"),
+ ("the answer section starts at the last closer", "grade.py", "start, closer = min(found)", "start, closer = max(found)", "tests/test_grading.py tests/test_evaluate.py"),
+ ("majority vote ties: last seen", "grade.py", "return max(groups, key=lambda g: g[1])[0] if groups else None", "return max(reversed(groups), key=lambda g: g[1])[0] if groups else None", "tests/test_grading.py tests/test_evaluate.py"),
+ ("near duplicates never found (the CLI's default)", "curate.py", 'parser.add_argument("--near-dup", type=float, default=0.8,', 'parser.add_argument("--near-dup", type=float, default=1.0,', "tests/test_curate.py"),
+ ("the first Answer: line, not the last", "grade.py", "    m = matches[-1]", "    m = matches[0]", "tests/test_grading.py"),
+]
+
+
+def plant(worktree, path, old, new):
+    """Replace the one occurrence of `old` in worktree/path with `new`."""
+    full = os.path.join(worktree, path)
+    with open(full) as f:
+        text = f.read()
+    if text.count(old) != 1:
+        raise ValueError(f"{path}: the line to break occurs {text.count(old)} times, not once: {old!r}")
+    with open(full, "w") as f:
+        f.write(text.replace(old, new))
+
+
+def main(names):
+    chosen = [r for r in REGRESSIONS if not names or any(n in r[0] for n in names)]
+    worktree = tempfile.mkdtemp(prefix="plant-")
+    os.rmdir(worktree)
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "-q", "--detach", worktree, "HEAD"], check=True)
+    if os.path.isdir(os.path.join(ROOT, ".venv")):
+        os.symlink(os.path.join(ROOT, ".venv"), os.path.join(worktree, ".venv"))
+    missed = 0
+    try:
+        for name, path, old, new, tests in chosen:
+            subprocess.run(["git", "-C", worktree, "checkout", "-q", "--", "."], check=True)
+            plant(worktree, path, old, new)
+            t0 = time.time()
+            run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests.split()],
+                                 cwd=worktree, capture_output=True, text=True)
+            failed = next((line.split(" - ")[0] for line in run.stdout.splitlines() if line.startswith("FAILED")), "")
+            verdict = "caught" if run.returncode == 1 else f"MISSED (pytest exit {run.returncode})"
+            missed += run.returncode != 1
+            print(f"{name:50s} {verdict:8s} {time.time() - t0:5.0f} s  {failed}", flush=True)
+    finally:
+        subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", worktree], check=False)
+        shutil.rmtree(worktree, ignore_errors=True)
+    print(f"{len(chosen) - missed} of {len(chosen)} caught")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
