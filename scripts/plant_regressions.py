@@ -9,6 +9,7 @@ the tests run with -x, and the verdict is "caught" (pytest exit 1) or "MISSED". 
 these lines is what the suite must notice; tests/test_plant_regressions.py checks that every line
 below still occurs exactly once, so this list cannot drift silently from the code.
 """
+import argparse
 import os
 import shutil
 import subprocess
@@ -61,11 +62,8 @@ def plant(worktree, path, old, new):
 
 def main(names):
     chosen = [r for r in REGRESSIONS if not names or any(n in r[0] for n in names)]
-    worktree = tempfile.mkdtemp(prefix="plant-")
-    os.rmdir(worktree)
+    worktree = os.path.join(tempfile.mkdtemp(prefix="plant-"), "s1")  # the tests run with this python
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "-q", "--detach", worktree, "HEAD"], check=True)
-    if os.path.isdir(os.path.join(ROOT, ".venv")):
-        os.symlink(os.path.join(ROOT, ".venv"), os.path.join(worktree, ".venv"))
     missed = 0
     try:
         for name, path, old, new, tests in chosen:
@@ -80,10 +78,12 @@ def main(names):
             print(f"{name:50s} {verdict:8s} {time.time() - t0:5.0f} s  {failed}", flush=True)
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", worktree], check=False)
-        shutil.rmtree(worktree, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(worktree), ignore_errors=True)
     print(f"{len(chosen) - missed} of {len(chosen)} caught")
     return 1 if missed else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    parser = argparse.ArgumentParser(description="Plant one-line regressions one at a time; check the suite catches each.")
+    parser.add_argument("names", nargs="*", help="only the regressions whose name contains one of these (default: all)")
+    sys.exit(main(parser.parse_args().names))

@@ -463,7 +463,7 @@ print(json.dumps({"mixed_precision": os.environ["ACCELERATE_MIXED_PRECISION"], "
 """
 
 
-def test_fsdp_config_as_accelerate_launch_reads_it(tmp_path):
+def test_fsdp_config_as_accelerate_launch_reads_it():
     """configs/fsdp.yaml through accelerate's launcher: FSDP1, full shard, bf16, one unit per decoder
     layer (from the model's _no_split_modules), rank 0 loads and the others receive the weights
     (sync_module_states: without it they train random weights), sharded resume state, and parameter
