@@ -120,20 +120,23 @@ class Engine:
     def __init__(self, model, tokenizer, name, fmt="auto", max_queue=16, **defaults):
         self.model, self.tokenizer, self.name, self.fmt, self.defaults = model, tokenizer, name, fmt, defaults
         self.stop_ids = bf.stop_token_ids(tokenizer, model)
-        self.slots = threading.BoundedSemaphore(max_queue + 1)  # the running request and the waiting ones
-        self.lock = threading.Lock()
+        self.max_queue, self.admitted = max_queue, 0  # admitted: the running request and the waiting ones
+        self.lock, self.admit_lock = threading.Lock(), threading.Lock()
 
     @contextlib.contextmanager
     def turn(self):
         """Wait for the model; 429 at once when max_queue requests are already waiting."""
-        if not self.slots.acquire(blocking=False):
-            raise RequestError("the server is busy: too many requests waiting, retry later", code="queue_full",
-                               status=429, kind="rate_limit_error")
+        with self.admit_lock:
+            if self.admitted > self.max_queue:
+                raise RequestError("the server is busy: too many requests waiting, retry later", code="queue_full",
+                                   status=429, kind="rate_limit_error")
+            self.admitted += 1
         try:
             with self.lock:
                 yield
         finally:
-            self.slots.release()
+            with self.admit_lock:
+                self.admitted -= 1
 
     def generate(self, questions, settings, on_token=None):
         """budget_force's rows (call inside a turn); its ValueErrors (a prompt longer than the context,

@@ -194,18 +194,17 @@ def test_full_queue_gets_429(smol):
     server = start(engine)
     client = client_for(server)
     try:
-        with engine.lock:  # the model is busy
-            with ThreadPoolExecutor(1) as pool:
+        with ThreadPoolExecutor(1) as pool:
+            with engine.lock:  # the model is busy
                 first = pool.submit(ask, client, "Hi", max_think=0, max_tokens=2)
-                deadline = time.time() + 30
-                while engine.slots.acquire(blocking=False):  # until the first request holds the one slot
-                    engine.slots.release()
+                deadline = time.time() + 60
+                while engine.admitted == 0:  # until the first request waits for its turn
                     assert time.time() < deadline
                     time.sleep(0.01)
                 with pytest.raises(openai.RateLimitError) as e:
                     ask(client, "Hi", max_think=0, max_tokens=2)
                 assert e.value.status_code == 429 and e.value.body["code"] == "queue_full"
-        assert first.result().choices[0].finish_reason in ("stop", "length")  # it ran once the model was free
+            assert first.result().choices[0].finish_reason in ("stop", "length")  # it ran once the model was free
     finally:
         server.shutdown()
 
