@@ -530,7 +530,7 @@ def left_pad(sequences, pad_id):
 
 @torch.no_grad()
 def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wait=0, wait_str="Wait",
-                 max_answer=512, temperature=0.0, fmt="auto", think_start=None, think_end=None, seed=0, stream=False, on_token=None):
+                 max_answer=512, temperature=0.0, fmt="auto", think_start=None, think_end=None, seed=0, stream=False):
     """Generate for a batch of questions with budget forcing; one dict per question, in order.
 
     Keys: prompt (the exact text fed to the model), completion_ids (every token after the prompt,
@@ -541,8 +541,6 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
     place this setting's tokens parted from other settings of the tree, {"token": the first token
     that differs, "char": its offset into text, "from": the indices of those settings}).
     stream=True prints the first row's text as it is decoded.
-    on_token(row, token_id, phase): called for every token appended to an unfinished row, in order, right
-    after it is decided; phase "think", "close" (the end-of-thinking delimiter) or "answer" (the rest).
     """
     questions = [questions] if isinstance(questions, str) else list(questions)
     if not questions:
@@ -586,13 +584,7 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
             scores[active] = logits
         else:
             scores = logits
-        before = [len(r.tokens) for r in forcer.rows] if forcer.rows else [0] * batch
         next_tokens = forcer(tokens[:, :length], scores).argmax(dim=-1)  # one finite entry per row: the decision
-        for i, row in enumerate(forcer.rows if on_token else []):
-            if len(row.tokens) > before[i]:
-                at = len(row.tokens) - 1
-                phase = "think" if at < row.thinking_tokens else "answer" if at >= len(row.tokens) - row.answer_tokens else "close"
-                on_token(i, row.tokens[-1], phase)
         tokens[:, length] = next_tokens
         if streamer is not None:
             streamer.put(next_tokens[:1].cpu())
