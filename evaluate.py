@@ -33,6 +33,7 @@ from accelerate import PartialState
 from tqdm import tqdm
 
 import budget_force
+import decode_tree
 from grade import answers_match, extract_answer, majority_vote
 
 # -----------------------------------------------------------------------------
@@ -318,22 +319,22 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
     """Generate what is not `done` yet, appending one line per generation to out_path as soon as
     that generation finishes (a kill loses only unfinished ones). Returns the new rows.
 
-    Up to batch_size questions go through one decode tree (budget_force.budget_force_tree) under
+    Up to batch_size questions go through one decode tree (decode_tree.budget_force_tree) under
     all their missing settings at once: a prefix the settings share is decoded once. The tree
-    keeps its KV cache within cache_gb (None: budget_force.default_cache_bytes, measured once here,
+    keeps its KV cache within cache_gb (None: decode_tree.default_cache_bytes, measured once here,
     after the model is loaded) by running fewer settings or questions at once; the plan for the
     longest prompt is printed once.
     """
     new_rows = []
     groups = missing_by_question(questions, settings, samples, set(done))
-    cache_bytes = budget_force.default_cache_bytes(model) if cache_gb is None else int(cache_gb * 2**30)
+    cache_bytes = decode_tree.default_cache_bytes(model) if cache_gb is None else int(cache_gb * 2**30)
     if groups:  # every process plans (and refuses a row that cannot fit) before any work; one prints
         longest = max(len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
                       for q in questions)
         forcers = [budget_force.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=max_answer, fmt=fmt)
                    for s in settings]
-        plan = budget_force.plan_tree([f.max_new_tokens for f in forcers], longest, min(batch_size, len(questions)),
-                                      samples, budget_force.kv_bytes_per_token(model.config, model.dtype), cache_bytes)
+        plan = decode_tree.plan_tree([f.max_new_tokens for f in forcers], longest, min(batch_size, len(questions)),
+                                      samples, decode_tree.kv_bytes_per_token(model.config, model.dtype), cache_bytes)
         if progress:
             print(plan.describe(settings), file=sys.stderr)
     fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -355,7 +356,7 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                         append_line(fd, new_rows[-1])
                         bar.update(1)
 
-                budget_force.budget_force_tree(
+                decode_tree.budget_force_tree(
                     model, tokenizer, [q["question"] for q in batch], [settings[j] for j in indices],
                     samples=max(k for _, k in lacking) + 1, max_answer=max_answer, temperature=temperature,
                     fmt=fmt, seed=[question_seed(seed, q["id"]) for q in batch], cache_bytes=cache_bytes,

@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import budget_force  # noqa: E402
+import decode_tree  # noqa: E402
 import evaluate  # noqa: E402
 
 SETTINGS = ([{"max_think": m, "num_wait": 0, "min_think": 0, "wait_str": "Wait"} for m in (8, 16, 32, 64, 128, 256)]
@@ -92,7 +93,7 @@ def main():
     start = time.time()
     tree = {}
     for batch in batches(questions, args.batch_size):
-        results = budget_force.budget_force_tree(model, tokenizer, batch, SETTINGS, max_answer=16,
+        results = decode_tree.budget_force_tree(model, tokenizer, batch, SETTINGS, max_answer=16,
                                                  cache_bytes=int(args.cache_gb * 2**30))
         tree.update({(q, j): results[i][j][0] for i, q in enumerate(batch) for j in range(len(SETTINGS))})
     tree_s, tree_tokens, tree_prefill = time.time() - start, counter.decoded, counter.prefilled

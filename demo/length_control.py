@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 import budget_force  # noqa: E402
+import decode_tree  # noqa: E402
 import evaluate  # noqa: E402  (data, resume, grading and metrics exactly as for budget forcing)
 
 # Token-conditional control: the prompt states the budget and nothing is forced. A model learns
@@ -36,7 +37,7 @@ def rejection_sample(model, tokenizer, questions, budgets, *, tries, temperature
     budget (the model closed it itself within the budget's tokens), at most `tries` times.
 
     A draw serves every budget still open for its question: one decode tree per attempt
-    (budget_force.budget_force_tree) runs each pending question under all its open budgets, each
+    (decode_tree.budget_force_tree) runs each pending question under all its open budgets, each
     stopped one token past its budget, where it can no longer be accepted. Until that stop the
     budgets share the draw's tokens, so a draw of 40 thinking tokens is the one accepted at 64 and
     at 128 if it comes first there, and rejected draws cost at most one token past the largest
@@ -51,7 +52,7 @@ def rejection_sample(model, tokenizer, questions, budgets, *, tries, temperature
         rows = [i for i in range(len(questions)) if pending[i]]
         if not rows:
             break
-        drawn = budget_force.budget_force_tree(model, tokenizer, [questions[i] for i in rows], settings,
+        drawn = decode_tree.budget_force_tree(model, tokenizer, [questions[i] for i in rows], settings,
                                                temperature=temperature, seed=seed + 1000 * attempt,
                                                only=[pending[i] for i in rows], **kwargs)
         for i, per_budget in zip(rows, drawn):
