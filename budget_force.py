@@ -99,16 +99,11 @@ class BudgetForcer(LogitsProcessor):
         self.stop_ids = stop_token_ids(tokenizer, model)
         self.openings = delimiter_openings(tokenizer, think_end)  # {token: (ids before the delimiter, ids completing it)}
         self.end_attempt_ids = self.stop_ids | set(self.openings)
-        self.longest_close = max(len(self.close_ids), 1 + max(len(rest) for _, rest in self.openings.values()))
+        self.max_new_tokens = max_new_tokens(tokenizer, max_think, max_answer, self.fmt)  # enough for any row to finish
         self.eot_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else min(self.stop_ids)
         self.vocab_size = len(tokenizer)  # Qwen pads its embedding matrix past the tokenizer's ids
         self.generator = torch.Generator().manual_seed(seed)
         self.rows, self.expected_length = None, None
-
-    @property
-    def max_new_tokens(self):
-        """Enough steps for any row to finish: thinking, the longest close, the answer."""
-        return self.max_think + 1 + self.longest_close + self.max_answer
 
     def __call__(self, input_ids, scores):
         if input_ids.shape[1] != self.expected_length:  # a new generation: fresh rows
@@ -218,7 +213,7 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
                           max_answer=max_answer, temperature=temperature, fmt=fmt, seed=seed, model=model)
     prompts = [build_prompt(tokenizer, q, forcer.fmt) for q in questions]
     encoded = [encode(tokenizer, p) for p in prompts]
-    check_context(model, tokenizer, [len(e) for e in encoded], [forcer])
+    check_context(model, tokenizer, max(map(len, encoded)), max_think, max_answer, forcer.fmt)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else forcer.eot_id
     width = max(map(len, encoded))  # left padding: every row ends together
     input_ids = torch.tensor([[pad_id] * (width - len(e)) + e for e in encoded], device=model.device)
@@ -297,13 +292,22 @@ def context_overflow(prompt_length, max_think, max_new_tokens, max_answer, conte
                                "lower max_answer") + " (nothing was generated)")
 
 
-def check_context(model, tokenizer, prompt_lengths, forcers):
-    """ValueError, before anything is generated, when a forcer's longest row would not fit the
-    model's context: refused rather than clipped, so a cap never silently means less."""
+def max_new_tokens(tokenizer, max_think, max_answer, fmt):
+    """The most tokens a generation can take: its thinking (forced Waits included), the step at the
+    cap, the longest end-of-thinking delimiter (forced, or opened by the model with a merged token)
+    and the answer."""
+    think_end = FORMATS[resolve_format(fmt, tokenizer, say=False)]["think_end"]
+    opened = max(len(rest) for _, rest in delimiter_openings(tokenizer, think_end).values())
+    return max_think + 1 + max(len(encode_followed(tokenizer, "\n" + think_end)), 1 + opened) + max_answer
+
+
+def check_context(model, tokenizer, prompt_length, max_think, max_answer, fmt):
+    """ValueError, before anything is generated, when a prompt of prompt_length tokens and its
+    longest generation would not fit the model's context: refused rather than clipped, so a cap
+    never silently means less."""
     context, source = context_length(model, tokenizer)
-    longest = max(forcers, key=lambda f: f.max_new_tokens)
-    reason = context and prompt_lengths and context_overflow(
-        max(prompt_lengths), longest.max_think, longest.max_new_tokens, longest.max_answer, context, source)
+    reason = context and context_overflow(prompt_length, max_think, max_new_tokens(tokenizer, max_think, max_answer, fmt),
+                                          max_answer, context, source)
     if reason:
         raise ValueError(reason)
 

@@ -91,7 +91,7 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
         return results
     prompts = [build_prompt(tokenizer, q, fmt) for q in questions]
     prompt_ids = [encode(tokenizer, p) for p in prompts]
-    check_context(model, tokenizer, list(map(len, prompt_ids)), forcers)
+    check_context(model, tokenizer, max(map(len, prompt_ids)), max(s["max_think"] for s in settings), max_answer, fmt)
     plan = plan_tree([f.max_new_tokens for f in forcers], max(map(len, prompt_ids)), len(questions), samples,
                      kv_bytes_per_token(model.config, model.dtype),
                      default_cache_bytes(model) if cache_bytes is None else cache_bytes)

@@ -12,6 +12,7 @@ summary.json, the paper's metrics) and one of:
     python demo/length_control.py --model runs/demo/train --dataset runs/demo/data/eval.jsonl \\
         --max-think 16 32 64 128 --temperature 0.7 --rejection-tries 4 --out runs/ablations/control-rejection
 """
+import functools
 import os
 import sys
 
@@ -145,28 +146,21 @@ def add_tries(summary, samples, questions, n_samples=1):
 
 
 def run(args):
-    """evaluate.evaluate with a baseline in place of budget forcing: the same questions, resume,
-    summary.json and metrics (evaluate.prepare, finish and save around run_baseline). Returns the
-    summary (None on processes other than the main one)."""
+    """evaluate.evaluate with a baseline (run_baseline) in place of budget forcing: the same questions,
+    resume, summary.json and metrics. Returns the summary (None on processes other than the main one)."""
     if args.rejection_tries:
         name, config = f"rejection sampling, <= {args.rejection_tries} tries", {"rejection_tries": args.rejection_tries}
     else:
         name = f"conditional: budget stated in the prompt, nothing forced (cut at {args.budget_in_prompt})"
         config = {"budget_in_prompt": args.budget_in_prompt}
-    plan = evaluate.prepare(args, evaluate.run_config(args) | config)
-    if plan["todo"]:
-        model, tokenizer = evaluate.load_and_check(args, plan)
-        run_baseline(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
-                     batch_size=args.batch_size, temperature=args.temperature, fmt=plan["format"],
-                     max_answer=args.max_answer, seed=args.seed, done=plan["done"],
-                     progress=plan["state"].is_local_main_process, rejection_tries=args.rejection_tries,
-                     budget_in_prompt=args.budget_in_prompt, cache_gb=args.cache_gb)
-    summary = evaluate.finish(args, plan)
+    generate = functools.partial(run_baseline, rejection_tries=args.rejection_tries,
+                                 budget_in_prompt=args.budget_in_prompt)
+    summary, questions = evaluate.evaluate(args, generate, config)
     if summary is None:
         return None
     summary["config"]["length_control"] = name
     if args.rejection_tries:
-        add_tries(summary, evaluate.read_samples(plan["out_path"]), plan["questions"], args.samples)
+        add_tries(summary, evaluate.read_samples(os.path.join(args.out, "samples.jsonl")), questions, args.samples)
     evaluate.save(args, summary)
     if args.rejection_tries:
         print("average tries: " + ", ".join(f"{r['max_think']}: {r['avg_tries']:.2f}" for r in summary["rows"]))

@@ -528,3 +528,31 @@ def test_budget_force_imports_only_top_level_transformers_names_and_not_the_swee
     code = "import sys, budget_force; print('decode_tree' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_on_token_reports_every_appended_token_in_order_with_its_phase(smol_tokenizer):
+    """on_token(row, token, phase) is the streaming hook serve.py builds on: every token a row
+    appends, in order, as it is decided, and nothing after a row finished; phase "think" for
+    thinking (forced Wait tokens included), "close" for the end-of-thinking delimiter, "answer"
+    for everything after it. Rows: one capped mid-thought (close + "Final Answer:" forced), one
+    that gets a Wait before its own delimiter (a tiny Llama that always tries to end its turn)."""
+    from conftest import tiny_llama
+
+    tok = smol_tokenizer
+    word = bf.encode(tok, " so")[0]
+    close = bf.encode_followed(tok, "\n" + bf.FORMATS["s1"]["think_end"])
+    for token, max_think, num_wait in ((word, 3, 0), (tok.eos_token_id, 8, 1)):
+        model = tiny_llama(tok, [token])
+        seen = []
+        [r] = bf.budget_force(model, tok, ["What is 2+2?"], max_think=max_think, num_wait=num_wait, max_answer=6,
+                              on_token=lambda row, t, phase: seen.append((row, t, phase)))
+        assert [t for _, t, _ in seen] == r["completion_ids"] and {row for row, _, _ in seen} == {0}
+        phases = [p for _, _, p in seen]
+        n = r["thinking_tokens"]
+        assert phases == ["think"] * n + ["close"] * len(close) + ["answer"] * r["answer_tokens"], (phases, r["text"])
+        assert r["completion_ids"][n:n + len(close)] == close
+        if token == word:  # the cap: "Final Answer:" is the first answer text
+            assert n == 3 and r["forced_stop"] and r["text"][len(" so" * 3):].startswith(
+                "\n<|im_start|>answer\nFinal Answer:")
+        else:  # the Wait replaced the end of turn and counts as thinking
+            assert r["waits"] == 1 and r["thinking"] == "Wait" and not r["forced_stop"]

@@ -69,8 +69,7 @@ def test_context_check_refuses_before_any_generation(short_context):
     prompt = len(bf.encode(tokenizer, bf.build_prompt(tokenizer, "What is 2+2?")))
     closing = bf.BudgetForcer(tokenizer, max_think=0, max_answer=1).max_new_tokens - 1
     fits = 80 - prompt - closing - 4  # the largest max_think that fits with max_answer 4
-    forcer = bf.BudgetForcer(tokenizer, max_think=fits, max_answer=4)
-    bf.check_context(model, tokenizer, [prompt], [forcer])  # exactly the context: fits
+    bf.check_context(model, tokenizer, prompt, fits, 4, "auto")  # exactly the context: fits
     message = (rf"a prompt of {prompt} tokens \+ max_think {fits + 1} \+ {closing} for the end-of-thinking delimiter "
                rf"\+ max_answer 4 = 81 tokens, over the model's context of 80 \(max_position_embeddings\); the largest "
                rf"max_think that fits is {fits} \(nothing was generated\)")

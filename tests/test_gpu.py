@@ -217,5 +217,5 @@ def test_evaluate_cli_on_cuda(fsdp_run, tmp_path):
     assert r.returncode == 0, r.stderr[-4000:]
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert [row["max_think"] for row in summary["rows"]] == [4, 16]
-    assert all(row["control"] == 1.0 for row in summary["rows"])
+    assert all(row["within_budget"] == 1.0 for row in summary["rows"])
     assert os.path.getsize(os.path.join(out, "scaling.png")) > 0
