@@ -239,7 +239,7 @@ def test_a_closed_empty_think_block_is_refused(tok, thinker, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_think_tags_inside_the_question_are_text(tok, so, thinker, fmt):
     """Only the current chain counts: delimiters written in the user's question change nothing."""
-    question = "What do <think>, </think> and <|im_start|>answer mean in a chat template?"
+    question = "What do these lines mean in a chat template?\n<think>\n</think>\n<|im_start|>answer\n"
     [r] = tree_and_loop(thinker, tok, [{"max_think": 5}], fmt, question=question)
     assert r["prompt"].endswith(bf.FORMATS[fmt]["think_start"])
     assert r["thinking_tokens"] == 5 and r["completion_ids"][:5] == [so] * 5 and r["forced_stop"]
