@@ -21,11 +21,7 @@ import torch
 
 import budget_force as bf
 from conftest import tiny_llama
-
-try:  # the decode tree's public entry
-    from decode_tree import budget_force_tree
-except ImportError:
-    budget_force_tree = bf.budget_force_tree
+from decode_tree import budget_force_tree
 
 FORMATS = ["s1", "r1"]
 QUESTION = "Say so."
