@@ -207,7 +207,6 @@ def prepare_model(args, accelerator):
 def train(args, clock=time.time):
     """The whole run: data, model, resume, the loop, the final model. Returns (model, summary).
     `clock` gives the wall time that --max-minutes and the lr schedule follow."""
-    from accelerate import Accelerator
     from accelerate.utils import DistributedType, set_seed
 
     check_args(args)
