@@ -496,7 +496,7 @@ def plot(results, out_dir):
             base = ds.get("base")
             if base and t in base["vs_s1"]:
                 ax.axhline(100 * base["vs_s1"][t][0], color="C3", ls="--", lw=1,
-                           label=f"warmed-up base ({100 * base['accuracy'][t]:.0f}%): arms below it lost ground")
+                           label=f"the warmed-up base every arm starts from ({100 * base['accuracy'][t]:.0f}%)")
             ax.axhline(0, color="gray", lw=1)
             ax.set_xticks(range(len(others)))
             ax.set_xticklabels([f"{a}{' (1 seed)' if ds['arms'][a]['single_seed'] else ''}"
