@@ -344,7 +344,9 @@ def test_ablations_smoke_chain(tiny_base, tmp_path):
     assert ds["arms"]["full-epochs"]["seeds"][0]["rows"] == 14  # the whole pool, no filter
     steps = {arm: ds["arms"][arm]["seeds"][0]["steps"] for arm in ds["arms"]}
     assert steps["s1"] == steps["random"] == steps["full-steps"] == 1 and steps["full-epochs"] == 4
-    assert len(ds["arms"]["random"]["vs_s1"]["hard"]) == 3 and "verdict" in ds["arms"]["random"]
+    assert len(ds["arms"]["random"]["vs_s1"]["hard"]) == 4 and "verdict" in ds["arms"]["random"]  # diff, low, high, SE
+    base_eval = json.load(open(sel / "base" / "eval" / "summary.json"))  # the base row: the warmed-up base, the arms' cap
+    assert base_eval["config"]["model"] == str(sel / "warmup") and set(ds["base"]["accuracy"]) == {"hard", "broad"}
     sp = report["sequential_parallel"]
     assert [(p["max_think"], p["k"]) for p in sp["parallel"]] == [(48, 1), (48, 2)]
     assert [(p["max_think"], p["k"]) for p in sp["hybrid"]] == [(48, 1), (48, 2)]
