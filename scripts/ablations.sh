@@ -7,7 +7,8 @@
 #      chosen by Algorithm 1 (s1, filtered), at random, by domain only (diverse) and by length only
 #      (longest; the three without the filter, as in the paper), each trained 12 steps, the whole
 #      pool at those steps and at that epoch; seeds 0-2 for the arms that draw; a hard and a broad
-#      test set. It uses the demo's base model only.
+#      test set, on which the warmed-up base is scored too (the base row). It uses the demo's base
+#      model only.
 #   B. sequential vs parallel (Figure 4) on the demo's model: majority votes over K = 1-16 samples
 #      (temperature 0.7, a cap that does not bite), and over the same samples each given one Wait,
 #      against one greedy chain extended by 0-4 Waits.
