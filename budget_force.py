@@ -72,7 +72,7 @@ class RowState:
     """One generation's progress: everything BudgetForcer.next_token reads and writes."""
     phase: str = THINK
     queue: list = field(default_factory=list)   # forced tokens still to emit (the rest of a Wait, the delimiter)
-    forcing: tuple = None                       # (kind, first token) of the forcing the queue holds; None: the model's own
+    forcing: tuple = None                       # (kind, first token) of the forcing the queue holds
     answer_prefix: list = field(default_factory=list)  # forced once the delimiter is out: "Final Answer:" after a cap
     thinking_tokens: int = 0
     answer_tokens: int = 0
@@ -143,6 +143,7 @@ class BudgetForcer(LogitsProcessor):
         not end thinking, emitted when an empty wait_str replaces an attempt); updates the row."""
         if row.phase == DONE:
             return self.eot_id  # finished rows idle on end-of-turn (generate() pads them anyway)
+        opened_itself = False
         if row.phase == THINK:
             if row.thinking_tokens >= self.max_think:  # rule 1, the cap: close now, even mid-Wait (s1#127)
                 row.forced_stop = True
@@ -152,12 +153,13 @@ class BudgetForcer(LogitsProcessor):
                 if row.waits < self.num_wait or row.thinking_tokens < self.min_think:  # rule 2: a Wait is owed
                     row.waits += 1  # keeping the text a merged token has before the delimiter (`.`)
                     force(row, THINK, WAIT, before + (self.wait_ids or [fallback]))
-                elif choice in self.openings:  # it opens the delimiter itself: let it, and complete it
-                    force(row, CLOSE, None, [choice] + rest)
+                elif choice in self.openings:  # it opens the delimiter itself: its token, then the rest forced
+                    force(row, CLOSE, DELIMITER, rest)
+                    opened_itself = True
                 else:  # end-of-turn or eos while thinking: the delimiter goes in its place
                     force(row, CLOSE, DELIMITER, self.close_ids)
         phase, token, forcing = row.phase, choice, None
-        if row.queue:
+        if row.queue and not opened_itself:
             token, forcing = row.queue.pop(0), row.forcing
         if phase == THINK:
             row.thinking_tokens += 1
@@ -176,9 +178,10 @@ class BudgetForcer(LogitsProcessor):
 
 
 def force(row, phase, kind, ids, then=()):
-    """Queue forced tokens (kind: what forces them, None for a delimiter the model opened itself)."""
+    """Queue forced tokens: kind says what forces them, the position where it started tells one
+    forcing from the next (two Waits in a row are two spans)."""
     row.phase, row.queue, row.answer_prefix = phase, list(ids), list(then)
-    row.forcing = (kind, len(row.tokens)) if kind else None
+    row.forcing = (kind, len(row.tokens))
 
 
 def forced_spans(row):

@@ -4,11 +4,13 @@ Several settings of one question (caps, Waits) agree on its tokens until a budge
 disagree: at a cap, at an end attempt (close, Wait, Hmm or nothing), at the answer's cap. The tree
 decodes a shared prefix once and forks a row only where its settings emit different tokens, so the
 demo's sweep decodes about 4x fewer tokens than separate budget_force() runs. Every decision is
-budget_force.BudgetForcer.next_token on a setting's own RowState; under greedy each setting gets
-exactly its separate run's tokens (tests/test_decode_tree.py).
+budget_force.BudgetForcer.next_token on a setting's own state, which each setting of each row has
+from the first token: a fork only splits a row's settings, so one forked mid-Wait or mid-count goes
+on with its own queue and counters. Under greedy each setting gets exactly its separate run's
+tokens (tests/test_decode_tree.py).
 
-Also here: the memory and context planning of a sweep (plan_tree, kv_bytes_per_token, the
-KV-cache budget) and the cache machinery that makes many rows cheap on a CPU.
+Also here: the memory planning of a sweep (plan_tree, kv_bytes_per_token, the KV-cache budget; the
+context check is budget_force.check_context) and the cache machinery that makes many rows cheap.
 
 Transformers internals used (the file's only ones; budget_force.py uses public API alone):
 `transformers.cache_utils.DynamicLayer` is subclassed by GrowingLayer (its keys/values/
