@@ -9,6 +9,7 @@
 # tests/test_s1_recipe.py swaps to run this script at toy scale on a CPU: TRAIN_ARGS and EVAL_ARGS
 # (flags appended to train.py's and evaluate.py's), EVAL_SETS (default: aime24 aime25 math500
 # gpqa), EVAL_DIR (a folder of <set>.jsonl files instead of the hub), THINK_CAPS, WAIT_CAP.
+# CAP_STR: the text forced at every cap (evaluate.py --cap-str; unset: the format's default).
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then  # run directly: go through run.sh
     exec bash "$(dirname "$0")/../run.sh" s1
 fi
@@ -90,11 +91,11 @@ s1_eval() {
             banner "evaluation: $ds"
             # shellcheck disable=SC2086
             timed "$prefix-$ds" "${launch[@]}" evaluate.py --model "$dir/train" --dataset "${file:-$ds}" \
-                --max-think ${THINK_CAPS:-512 1024 2048 4096 8192} --max-answer 512 --out "$dir/eval/$ds" ${EVAL_ARGS:-}
+                --max-think ${THINK_CAPS:-512 1024 2048 4096 8192} --max-answer 512 --out "$dir/eval/$ds" ${CAP_STR+--cap-str "$CAP_STR"} ${EVAL_ARGS:-}
             [ "$waits" = waits ] || continue
             # shellcheck disable=SC2086
             timed "$prefix-$ds-wait" "${launch[@]}" evaluate.py --model "$dir/train" --dataset "${file:-$ds}" \
-                --max-think ${WAIT_CAP:-30000} --num-wait 0 2 4 6 --max-answer 512 --out "$dir/eval/$ds-wait" ${EVAL_ARGS:-}
+                --max-think ${WAIT_CAP:-30000} --num-wait 0 2 4 6 --max-answer 512 --out "$dir/eval/$ds-wait" ${CAP_STR+--cap-str "$CAP_STR"} ${EVAL_ARGS:-}
         done
     fi
 }
