@@ -2,12 +2,19 @@
 
 The paper's two rules, applied while the model decodes its thinking:
 1. At the cap: when thinking reaches `max_think` tokens, force "\\n" + the end-of-thinking delimiter
-   + "Final Answer:", so the model answers with what it has.
+   + "Final Answer:", so the model answers with what it has. The cap is hard: exactly max_think
+   thinking tokens, also where it falls inside a character that a byte-level BPE splits into
+   several tokens (the thinking text then ends in U+FFFD, which is never graded), never a few
+   tokens over. What the cap forces is `cap_str` (cap_ids; default_cap_str: the model family's
+   own text where it documents one): after the delimiter, or around it where cap_str writes it.
 2. While a Wait is owed (fewer than `num_wait` forced so far, or fewer than `min_think` thinking
    tokens), an attempt to end thinking is replaced by "Wait", which often makes the model re-check.
 
 Per generation (row): thinking tokens are every token after the think delimiter (which the prompt
-ends with) up to the end-of-thinking delimiter, forced Waits included. An end attempt is the model's
+ends with) up to the end-of-thinking delimiter, forced Waits included; think tags written in the
+question are text. A generation prompt that opens the thinking itself keeps it (never opened twice);
+one that closes an empty think block (Qwen3 with thinking off) asked for no thinking: refused, as
+budget forcing would contradict it. An end attempt is the model's
 own choice, while thinking, of a token that opens the delimiter (delimiter_openings), end-of-turn or
 eos; with no Wait owed, thinking closes with the delimiter alone (as in the s1 harness). Answer
 tokens follow the delimiter ("Final Answer:" included) up to end-of-turn, forced at `max_answer`.
@@ -42,6 +49,10 @@ FORMATS = {
     "r1": {"think_start": "<think>\n", "think_end": "</think>\n\n"},
 }
 FINAL_ANSWER = "Final Answer:"  # forced after the delimiter at the cap, so the model answers rather than rambles
+# Qwen3 technical report, section 4.3: the text its models learned to stop thinking on when a
+# thinking budget runs out, before </think>. DeepSeek-R1 distills document none: they get s1's.
+QWEN3_CAP = ("Considering the limited time by the user, I have to give the solution based on the thinking "
+             "directly now.\n</think>")
 
 
 # -----------------------------------------------------------------------------
@@ -49,9 +60,10 @@ FINAL_ANSWER = "Final Answer:"  # forced after the delimiter at the cap, so the 
 
 # A row's phases, in order: thinking, closing (the delimiter being emitted), answering, done.
 THINK, CLOSE, ANSWER, DONE = "think", "close", "answer", "done"
-# What forced a token: the cap ("\n" + delimiter + "Final Answer:"); a Wait (or what replaces it: another
-# string, or with an empty wait_str the model's best token that does not end thinking); the delimiter
-# put in place of end-of-turn after a natural stop; the end-of-turn forced at the answer's cap.
+# What forced a token: the cap ("\n" + delimiter + "Final Answer:", or cap_str around the
+# delimiter); a Wait (or what replaces it: another string, or with an empty wait_str the model's best
+# token that does not end thinking); the delimiter put in place of end-of-turn after a natural stop;
+# the end-of-turn forced at the answer's cap.
 CAP, WAIT, DELIMITER, ANSWER_CAP = "cap", "wait", "delimiter", "answer_cap"
 
 
@@ -60,7 +72,7 @@ class RowState:
     """One generation's progress: everything BudgetForcer.next_token reads and writes."""
     phase: str = THINK
     queue: list = field(default_factory=list)   # forced tokens still to emit (the rest of a Wait, the delimiter)
-    forcing: tuple = None                       # (kind, first token) of the forcing the queue holds; None: the model's own
+    forcing: tuple = None                       # (kind, first token) of the forcing the queue holds
     answer_prefix: list = field(default_factory=list)  # forced once the delimiter is out: "Final Answer:" after a cap
     thinking_tokens: int = 0
     answer_tokens: int = 0
@@ -79,7 +91,7 @@ class BudgetForcer(LogitsProcessor):
     """
 
     def __init__(self, tokenizer, *, max_think, min_think=0, num_wait=0, wait_str="Wait", max_answer=512,
-                 temperature=0.0, fmt="auto", seed=0, model=None):
+                 temperature=0.0, fmt="auto", seed=0, model=None, cap_str=None):
         for name, value in (("max_think", max_think), ("min_think", min_think), ("num_wait", num_wait)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -94,12 +106,12 @@ class BudgetForcer(LogitsProcessor):
         self.max_think, self.min_think, self.num_wait, self.max_answer = max_think, min_think, num_wait, max_answer
         self.temperature = temperature
         self.wait_ids = encode(tokenizer, wait_str) if wait_str else []  # empty: the model's next best token instead
-        self.close_ids = encode_followed(tokenizer, "\n" + think_end)    # forced at the cap, or in place of end-of-turn
-        self.final_answer_ids = encode(tokenizer, FINAL_ANSWER)
+        self.close_ids = encode_followed(tokenizer, "\n" + think_end)    # forced in place of end-of-turn while thinking
+        self.cap_ids, self.cap_answer_ids = cap_ids(tokenizer, self.fmt, cap_str)  # forced at the cap
         self.stop_ids = stop_token_ids(tokenizer, model)
         self.openings = delimiter_openings(tokenizer, think_end)  # {token: (ids before the delimiter, ids completing it)}
         self.end_attempt_ids = self.stop_ids | set(self.openings)
-        self.max_new_tokens = max_new_tokens(tokenizer, max_think, max_answer, self.fmt)  # enough for any row to finish
+        self.max_new_tokens = max_new_tokens(tokenizer, max_think, max_answer, self.fmt, cap_str)  # enough for any row
         self.eot_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else min(self.stop_ids)
         self.vocab_size = len(tokenizer)  # Qwen pads its embedding matrix past the tokenizer's ids
         self.generator = torch.Generator().manual_seed(seed)
@@ -131,21 +143,23 @@ class BudgetForcer(LogitsProcessor):
         not end thinking, emitted when an empty wait_str replaces an attempt); updates the row."""
         if row.phase == DONE:
             return self.eot_id  # finished rows idle on end-of-turn (generate() pads them anyway)
+        opened_itself = False
         if row.phase == THINK:
             if row.thinking_tokens >= self.max_think:  # rule 1, the cap: close now, even mid-Wait (s1#127)
                 row.forced_stop = True
-                force(row, CLOSE, CAP, self.close_ids, then=self.final_answer_ids)
+                force(row, CLOSE, CAP, self.cap_ids, then=self.cap_answer_ids)
             elif not row.queue and choice in self.end_attempt_ids:  # the model tries to end its thinking
                 before, rest = self.openings.get(choice, ([], []))
                 if row.waits < self.num_wait or row.thinking_tokens < self.min_think:  # rule 2: a Wait is owed
                     row.waits += 1  # keeping the text a merged token has before the delimiter (`.`)
                     force(row, THINK, WAIT, before + (self.wait_ids or [fallback]))
-                elif choice in self.openings:  # it opens the delimiter itself: let it, and complete it
-                    force(row, CLOSE, None, [choice] + rest)
+                elif choice in self.openings:  # it opens the delimiter itself: its token, then the rest forced
+                    force(row, CLOSE, DELIMITER, rest)
+                    opened_itself = True
                 else:  # end-of-turn or eos while thinking: the delimiter goes in its place
                     force(row, CLOSE, DELIMITER, self.close_ids)
         phase, token, forcing = row.phase, choice, None
-        if row.queue:
+        if row.queue and not opened_itself:
             token, forcing = row.queue.pop(0), row.forcing
         if phase == THINK:
             row.thinking_tokens += 1
@@ -164,9 +178,10 @@ class BudgetForcer(LogitsProcessor):
 
 
 def force(row, phase, kind, ids, then=()):
-    """Queue forced tokens (kind: what forces them, None for a delimiter the model opened itself)."""
+    """Queue forced tokens: kind says what forces them, the position where it started tells one
+    forcing from the next (two Waits in a row are two spans)."""
     row.phase, row.queue, row.answer_prefix = phase, list(ids), list(then)
-    row.forcing = (kind, len(row.tokens)) if kind else None
+    row.forcing = (kind, len(row.tokens))
 
 
 def forced_spans(row):
@@ -195,7 +210,7 @@ def pick(scores, temperature, u=None):
 
 @torch.no_grad()
 def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wait=0, wait_str="Wait",
-                 max_answer=512, temperature=0.0, fmt="auto", seed=0, on_token=None):
+                 max_answer=512, temperature=0.0, fmt="auto", seed=0, on_token=None, cap_str=None):
     """Generate for a batch of questions with budget forcing; one dict per question, in order.
 
     Keys: prompt (the text fed to the model), completion_ids (every token after it, forced ones
@@ -210,10 +225,11 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
     if not questions:
         return []
     forcer = BudgetForcer(tokenizer, max_think=max_think, min_think=min_think, num_wait=num_wait, wait_str=wait_str,
-                          max_answer=max_answer, temperature=temperature, fmt=fmt, seed=seed, model=model)
+                          max_answer=max_answer, temperature=temperature, fmt=fmt, seed=seed, model=model,
+                          cap_str=cap_str)
     prompts = [build_prompt(tokenizer, q, forcer.fmt) for q in questions]
     encoded = [encode(tokenizer, p) for p in prompts]
-    check_context(model, tokenizer, max(map(len, encoded)), max_think, max_answer, forcer.fmt)
+    check_context(model, tokenizer, max(map(len, encoded)), max_think, max_answer, forcer.fmt, cap_str)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else forcer.eot_id
     width = max(map(len, encoded))  # left padding: every row ends together
     input_ids = torch.tensor([[pad_id] * (width - len(e)) + e for e in encoded], device=model.device)
@@ -292,22 +308,24 @@ def context_overflow(prompt_length, max_think, max_new_tokens, max_answer, conte
                                "lower max_answer") + " (nothing was generated)")
 
 
-def max_new_tokens(tokenizer, max_think, max_answer, fmt):
+def max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str=None):
     """The most tokens a generation can take: its thinking (forced Waits included), the step at the
     cap, the longest end-of-thinking delimiter (forced, or opened by the model with a merged token)
     and the answer."""
-    think_end = FORMATS[resolve_format(fmt, tokenizer, say=False)]["think_end"]
+    fmt = resolve_format(fmt, tokenizer, say=False)
+    think_end = FORMATS[fmt]["think_end"]
     opened = max(len(rest) for _, rest in delimiter_openings(tokenizer, think_end).values())
-    return max_think + 1 + max(len(encode_followed(tokenizer, "\n" + think_end)), 1 + opened) + max_answer
+    closes = (len(encode_followed(tokenizer, "\n" + think_end)), len(cap_ids(tokenizer, fmt, cap_str)[0]), 1 + opened)
+    return max_think + 1 + max(closes) + max_answer
 
 
-def check_context(model, tokenizer, prompt_length, max_think, max_answer, fmt):
+def check_context(model, tokenizer, prompt_length, max_think, max_answer, fmt, cap_str=None):
     """ValueError, before anything is generated, when a prompt of prompt_length tokens and its
     longest generation would not fit the model's context: refused rather than clipped, so a cap
     never silently means less."""
     context, source = context_length(model, tokenizer)
-    reason = context and context_overflow(prompt_length, max_think, max_new_tokens(tokenizer, max_think, max_answer, fmt),
-                                          max_answer, context, source)
+    longest = max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str)
+    reason = context and context_overflow(prompt_length, max_think, longest, max_answer, context, source)
     if reason:
         raise ValueError(reason)
 
@@ -357,6 +375,29 @@ def open_thinking(text, think_start):
     return text + think_start
 
 
+def default_cap_str(tokenizer, fmt):
+    """The text forced at the cap: Qwen3's phrase (before </think>) for a Qwen3 model in r1 format,
+    told from R1 distills, whose delimiters are the same, by its chat template's thinking switch
+    (enable_thinking); s1's "Final Answer:" (after the delimiter) for everything else."""
+    qwen3 = "enable_thinking" in str(getattr(tokenizer, "chat_template", None) or "")
+    return QWEN3_CAP if fmt == "r1" and qwen3 else FINAL_ANSWER
+
+
+def cap_ids(tokenizer, fmt, cap_str=None):
+    """(ids forced in place of the rest of the thinking, ids forced as the answer's start) at the cap:
+    "\\n" + the delimiter, then cap_str (None: default_cap_str). Where cap_str writes the delimiter (its
+    text without whitespace), what it has before goes before the delimiter and the rest after it."""
+    think_end = FORMATS[fmt]["think_end"]
+    cap_str, core = default_cap_str(tokenizer, fmt) if cap_str is None else cap_str, think_end.strip()
+    if not isinstance(cap_str, str):
+        raise ValueError(f"cap_str must be a string, got {cap_str!r}")
+    if cap_str.count(core) > 1:
+        raise ValueError(f"cap_str may write the delimiter {core!r} once, not {cap_str.count(core)} times")
+    before, inside, after = cap_str.partition(core)
+    close, answer = ("\n" + before + think_end, after.lstrip()) if inside else ("\n" + think_end, cap_str)
+    return encode_followed(tokenizer, close), encode(tokenizer, answer)
+
+
 def build_prompt(tokenizer, question, fmt="auto"):
     """The chat template's user turn + assistant header, then the think delimiter, always prefilled
     (the released s1 model often skips it unprompted, s1 PR#100) and never twice."""
@@ -364,6 +405,10 @@ def build_prompt(tokenizer, question, fmt="auto"):
         raise ValueError("empty prompt")
     think_start = FORMATS[resolve_format(fmt, tokenizer, say=False)]["think_start"]
     text = chat_prompt(tokenizer, question)
+    head = text.rstrip()
+    if head.endswith("</think>") and head[:-len("</think>")].rstrip().endswith("<think>"):
+        raise ValueError("the chat template's generation prompt closes an empty think block (thinking switched off): "
+                         "budget forcing needs the thinking open (Qwen3: enable_thinking, which build_prompt passes)")
     if text.rstrip().endswith("<think>") and think_start.rstrip() != "<think>":
         raise ValueError(f"the chat template's generation prompt opens <think> itself, and {think_start.strip()!r} "
                          "would open the thinking a second time: use --format r1 (or auto)")
@@ -492,6 +537,9 @@ def main(argv=None):
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--format", default="auto", help="delimiters: auto, s1 or r1 (auto: from the tokenizer's chat template and vocabulary)")
+    parser.add_argument("--cap-str", default=None,
+                        help="text forced at the cap, after the end-of-thinking delimiter, or around it where it writes "
+                             "the delimiter (default: \"Final Answer:\" after it; Qwen3: its report's phrase before </think>)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per prompt instead of streaming")
     args = parser.parse_args(argv)
     try:  # everything cheap is checked before the (slow) model load
@@ -508,7 +556,7 @@ def main(argv=None):
         streamer = TextStreamer(tokenizer) if not args.json and len(args.prompt) == 1 else None
         results = budget_force(model, tokenizer, args.prompt, max_think=args.max_think, min_think=args.min_think,
                                num_wait=args.num_wait, wait_str=args.wait_str, max_answer=args.max_answer,
-                               temperature=args.temperature, fmt=fmt, seed=args.seed,
+                               temperature=args.temperature, fmt=fmt, seed=args.seed, cap_str=args.cap_str,
                                on_token=streamer and (lambda row, token, phase: streamer.put(torch.tensor([token]))))
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)

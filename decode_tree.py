@@ -4,11 +4,13 @@ Several settings of one question (caps, Waits) agree on its tokens until a budge
 disagree: at a cap, at an end attempt (close, Wait, Hmm or nothing), at the answer's cap. The tree
 decodes a shared prefix once and forks a row only where its settings emit different tokens, so the
 demo's sweep decodes about 4x fewer tokens than separate budget_force() runs. Every decision is
-budget_force.BudgetForcer.next_token on a setting's own RowState; under greedy each setting gets
-exactly its separate run's tokens (tests/test_decode_tree.py).
+budget_force.BudgetForcer.next_token on a setting's own state, which each setting of each row has
+from the first token: a fork only splits a row's settings, so one forked mid-Wait or mid-count goes
+on with its own queue and counters. Under greedy each setting gets exactly its separate run's
+tokens (tests/test_decode_tree.py).
 
-Also here: the memory and context planning of a sweep (plan_tree, kv_bytes_per_token, the
-KV-cache budget) and the cache machinery that makes many rows cheap on a CPU.
+Also here: the memory planning of a sweep (plan_tree, kv_bytes_per_token, the KV-cache budget; the
+context check is budget_force.check_context) and the cache machinery that makes many rows cheap.
 
 Transformers internals used (the file's only ones; budget_force.py uses public API alone):
 `transformers.cache_utils.DynamicLayer` is subclassed by GrowingLayer (its keys/values/
@@ -43,11 +45,11 @@ class Branch:
 
 @torch.no_grad()
 def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_answer=512, temperature=0.0,
-                      fmt="auto", seed=0, cache_bytes=None, on_result=None, only=None):
+                      fmt="auto", seed=0, cache_bytes=None, on_result=None, only=None, cap_str=None):
     """Every question under every setting (`samples` times each) in KV-cached decode trees.
 
-    settings: dicts with max_think and optionally min_think, num_wait, wait_str (BudgetForcer's
-    meaning). Returns results[i][j][k]: question i, setting j, sample k, each the dict
+    settings: dicts with max_think and optionally min_think, num_wait, wait_str, cap_str
+    (BudgetForcer's meaning; cap_str: the argument where a setting has none, None: the format's). Returns results[i][j][k]: question i, setting j, sample k, each the dict
     budget_force() returns, with forks: each place this setting's tokens parted from other settings
     of its tree ({"token": the first token that differs, "char": its offset into text, "from": the
     indices of those settings}). on_result(i, j, k, result) is called as soon as one finishes.
@@ -84,14 +86,14 @@ def budget_force_tree(model, tokenizer, questions, settings, *, samples=1, max_a
     fmt = detect_format(tokenizer)[0] if fmt == "auto" else fmt
     forcers = [BudgetForcer(tokenizer, max_think=s["max_think"], min_think=s.get("min_think", 0),
                             num_wait=s.get("num_wait", 0), wait_str=s.get("wait_str", "Wait"), max_answer=max_answer,
-                            temperature=temperature, fmt=fmt, model=model)
+                            temperature=temperature, fmt=fmt, model=model, cap_str=s.get("cap_str", cap_str))
                for s in settings]
     results = [[[None] * samples for _ in settings] for _ in questions]
     if not questions or not settings:
         return results
     prompts = [build_prompt(tokenizer, q, fmt) for q in questions]
     prompt_ids = [encode(tokenizer, p) for p in prompts]
-    check_context(model, tokenizer, max(map(len, prompt_ids)), max(s["max_think"] for s in settings), max_answer, fmt)
+    check_context(model, tokenizer, max(map(len, prompt_ids)), max(s["max_think"] for s in settings), max_answer, fmt, cap_str)
     plan = plan_tree([f.max_new_tokens for f in forcers], max(map(len, prompt_ids)), len(questions), samples,
                      kv_bytes_per_token(model.config, model.dtype),
                      default_cache_bytes(model) if cache_bytes is None else cache_bytes)

@@ -22,6 +22,7 @@ Outputs in --out: samples.jsonl (one line per generation, appended as it arrives
 same command skips finished work), summary.json, scaling.png, and a table on stdout.
 """
 import argparse
+import functools
 import hashlib
 import itertools
 import json
@@ -318,7 +319,7 @@ def questions_by_missing(questions, settings, samples, done):
 
 
 def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, batch_size=8, temperature=0.0,
-              fmt="auto", max_answer=512, seed=0, done=(), progress=True, cache_gb=None):
+              fmt="auto", max_answer=512, seed=0, done=(), progress=True, cache_gb=None, cap_str=None):
     """Generate what is not `done` yet, appending one line per generation to out_path as soon as
     that generation finishes (a kill loses only unfinished ones). Returns the new rows.
 
@@ -335,7 +336,7 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
         longest = max(len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
                       for q in questions)
         tree_plan = decode_tree.plan_tree(
-            [budget_force.max_new_tokens(tokenizer, s["max_think"], max_answer, fmt) for s in settings], longest, min(batch_size, len(questions)),
+            [budget_force.max_new_tokens(tokenizer, s["max_think"], max_answer, fmt, cap_str) for s in settings], longest, min(batch_size, len(questions)),
             samples, decode_tree.kv_bytes_per_token(model.config, model.dtype), cache_bytes)
         if progress:
             print(tree_plan.describe(settings), file=sys.stderr)
@@ -362,7 +363,7 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                     model, tokenizer, [q["question"] for q in batch], [settings[j] for j in indices],
                     samples=max(k for _, k in lacking) + 1, max_answer=max_answer, temperature=temperature,
                     fmt=fmt, seed=[question_seed(seed, q["id"]) for q in batch], cache_bytes=cache_bytes,
-                    on_result=write)
+                    on_result=write, cap_str=cap_str)
         bar.close()
     finally:
         os.close(fd)
@@ -472,6 +473,8 @@ def build_parser(description=__doc__):
     parser.add_argument("--out", default="runs/eval", help="output folder; rerunning the same command resumes")
     add_sweep_flags(parser)
     parser.add_argument("--max-answer", type=int, default=512, help="cap on answer tokens")
+    parser.add_argument("--cap-str", default=None,
+                        help="text forced at every cap (budget_force.py --cap-str; default: the format's, \"Final Answer:\")")
     parser.add_argument("--also", action="append", default=[], metavar="'SWEEP FLAGS'",
                         help="another sweep in the same run and decode trees, its --max-think/--num-wait/--min-think/"
                              "--wait-str in one string (repeatable); its settings get table rows but stay out of the "
@@ -543,9 +546,11 @@ def check_args(args):
 # 7. the run: questions and settings, generate (run_sweep: budget forcing), summarize, save
 
 def run_config(args):
-    """What a rerun must share with the run it resumes (run.json)."""
-    return {k: getattr(args, k) for k in ("dataset", "question_field", "answer_field", "model", "format",
-                                          "temperature", "max_answer", "seed")}
+    """What a rerun must share with the run it resumes (run.json); cap_str only where given, so a
+    run that forces the format's default keeps the run.json it had before --cap-str existed."""
+    config = {k: getattr(args, k) for k in ("dataset", "question_field", "answer_field", "model", "format",
+                                            "temperature", "max_answer", "seed")}
+    return config | ({"cap_str": args.cap_str} if args.cap_str is not None else {})
 
 
 def all_settings(args):
@@ -618,7 +623,12 @@ def evaluate(args, generate=run_sweep, config=None):
         # process (not only for its share): all refuse alike, before any generation.
         longest = max(len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
                       for q in pending)
-        budget_force.check_context(model, tokenizer, longest, max(s["max_think"] for s in settings), args.max_answer, fmt)
+        budget_force.check_context(model, tokenizer, longest, max(s["max_think"] for s in settings), args.max_answer, fmt,
+                                   args.cap_str)
+        if args.cap_str is not None:  # the text forced at every cap: budget forcing's alone (no baseline forces one)
+            if generate is not run_sweep:
+                raise ValueError("--cap-str is the text budget forcing forces at a cap: this run forces none")
+            generate = functools.partial(generate, cap_str=args.cap_str)
         generate(model, tokenizer, todo, settings, out_path, samples=args.samples, batch_size=args.batch_size,
                  temperature=args.temperature, fmt=fmt, max_answer=args.max_answer, seed=args.seed, done=done,
                  progress=state.is_local_main_process, cache_gb=args.cache_gb)

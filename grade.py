@@ -2,12 +2,14 @@
 
 The s1 paper grades with an LLM judge; this file grades locally and deterministically: take the
 answer section of the response (never the thinking), extract the last \\boxed{} (boxes joined by
-"and" count as one answer), else the "Final Answer:" / "Answer:" line, then compare it with the
-reference through HF's math-verify, after rules for what math-verify misreads or misses:
+"and" or part labels count as one answer, a list), else the "Final Answer:" / "Answer:" line, then
+compare it with the reference (its boxes, when it holds some) through HF's math-verify, after rules
+for what math-verify misreads or misses: answers labelled by part ("for part (a)"),
 multiple-choice letters, \\text{} answers, thousands separators (also a space: `1 000`),
 plain-text mixed numbers (`2 1/2` is 5/2), AIME's leading zeros, markdown emphasis, units after a
 number, a sentence after "Final Answer:", a next turn leaking into the answer. An undefined value
-(0/0) equals nothing, so a verdict never depends on the process's hash seed.
+(0/0) equals nothing, so a verdict never depends on the process's hash seed; a response identical
+to the reference is right.
 
     python grade.py "... <|im_start|>answer\nFinal Answer: \\boxed{2 1/2}" "\\frac{5}{2}"   # -> correct
 """
@@ -70,10 +72,18 @@ def complete_boxes(text):
     return found
 
 
+# A label that names the part of a question an answer belongs to: "for part (a)", "Part (ii):",
+# "(b)". A bare "(a)" is a label only where another follows ("(a) 5 (b) 7"): alone it may be a choice.
+PART = r"\((?:[a-h]|i{1,3}|iv|vi{0,3})\)"
+PART_LABEL = re.compile(rf"(?:\b[Ff]or\s+|\b[Ii]n\s+)?\b[Pp]art\s*{PART}\s*:?")
+BARE_PART_LABEL = re.compile(rf"(?<![^\s,;$]){PART}\s*:?")
+
 # What may stand between boxes that together give one answer: "$\boxed{1}$ and $\boxed{2}$",
-# `\boxed{k = 45} \quad\text{and}\quad \boxed{n = 2}`. Not "or" and not words: "\boxed{1} no
-# wait \boxed{2}" is a correction, whose last box is the answer.
-BOX_JOINER = re.compile(r"(?:[\s$,;~]|\\[,;: ]|\\q?quad|\band\b|\\text\s*\{\s*and\s*\})*")
+# `\boxed{k = 45} \quad\text{and}\quad \boxed{n = 2}`, "$\boxed{(3, 3)}$ for part (a) and
+# $\boxed{(1, 1)}$", "(a) $\boxed{5}$ (b) $\boxed{7}$". Not "or" and not other words: "\boxed{1}
+# no wait \boxed{2}" is a correction, whose last box is the answer.
+BOX_JOINER = re.compile(r"(?:[\s$,;~]|\\[,;: ]|\\q?quad|\band\b|\\text\s*\{|\}|"
+                        + PART_LABEL.pattern + "|" + BARE_PART_LABEL.pattern + ")*")
 
 
 def last_boxed(text):
@@ -112,6 +122,26 @@ def strip_emphasis(s):
     return re.sub(r"^(?:\*\*|__)|(?:\*\*|__)$", "", s.strip())
 
 
+# What may stand at the edges of one part's answer once its label is gone.
+PART_START = re.compile(r"^(?:[\s,;:$]|\band\b|\\q?quad|\})*")
+PART_END = re.compile(r"(?:[\s,;$]|\band\b|\\q?quad|\\(?:text|mbox)\s*\{)*$")
+
+
+def strip_part_labels(s):
+    """An answer given part by part ("(3, 3) for part (a) and (1, 1) for part (b)", "(a) 5 (b) 7")
+    as the list of its parts in the order written ("(3, 3), (1, 1)"), graded like any list. Only
+    when no part holds a word: "the answer to part (a) is 5" is a sentence and stays as it is."""
+    labels = PART_LABEL.findall(s)
+    if not labels and len(BARE_PART_LABEL.findall(s)) < 2:
+        return s
+    pieces = (PART_LABEL if labels else BARE_PART_LABEL).split(s)
+    pieces = [PART_END.sub("", PART_START.sub("", piece)) for piece in pieces]
+    pieces = [piece for piece in pieces if piece]
+    if not pieces or any(WORD.search(piece) for piece in pieces):
+        return s
+    return ", ".join(pieces)
+
+
 def boxed_whole(s):
     """The content of s when s is one \\boxed{...} (or \\fbox{...}) and nothing else, else None:
     `\\boxed{2}^{2}` is not a box around 2."""
@@ -144,6 +174,7 @@ def clean_answer(answer):
     s = re.sub(r"\s*I hope it is correct\.?\s*$", "", s, flags=re.IGNORECASE)
     s = re.sub(r"^(?:so,?\s*|therefore,?\s*|thus,?\s*)?the\s+(?:final\s+|correct\s+)?answer\s+is\s*:?\s*",
                "", s, flags=re.IGNORECASE)
+    s = strip_part_labels(s)
     for _ in range(3):  # peel nested wrappers like `$\boxed{5}$.`
         s = re.sub(r"(?<!\.)\.$", "", s.strip()).strip()  # a full stop, not the end of an ellipsis
         for left, right in (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)")):
@@ -355,7 +386,7 @@ def answers_match(prediction, gold):
     """Is the extracted answer `prediction` equal to the reference answer `gold`?"""
     if prediction is None:
         return False
-    pred, ref = normalize(prediction), normalize(str(gold))
+    pred, ref = normalize(prediction), normalize(reference_answer(str(gold)))
     if squeeze_spaces(pred) == squeeze_spaces(ref):
         return True
     if re.fullmatch(r"\(?[A-J]\)?", ref):  # a multiple-choice letter: math-verify has none (math-verify#16)
@@ -367,8 +398,29 @@ def answers_match(prediction, gold):
     return math_verify_equal(ref, pred)
 
 
+# What may follow the boxes of a reference written like a response's last line: punctuation and
+# closing delimiters. What may stand just before them: nothing, a space, `$`, `=`, `:` or `\(` `\[`.
+BOX_TRAILER = re.compile(r"(?:[\s.,;$]|\\\]|\\\)|\\end\s*\{[A-Za-z*]+\})*")
+BOX_LEAD = re.compile(r"(?:^|[\s$=:]|\\[(\[])$")
+
+
+def reference_answer(gold):
+    """The answer a reference states. A reference is usually a bare answer; one that holds boxes
+    ("$\\boxed{1}\\boxed{2}$", "x \\in \\boxed{[0, 7)}.$") states its boxes, read as in a response
+    (boxes side by side are a list), when only punctuation follows them and no factor or power
+    touches them: `\\boxed{2}^{2}` and `2\\boxed{3}` are expressions, not boxed answers."""
+    boxes, found = complete_boxes(gold), last_boxed(gold)
+    if not found or not BOX_TRAILER.fullmatch(gold[boxes[-1][1]:]) or not BOX_LEAD.search(gold[:found[0]]):
+        return gold
+    return found[1]
+
+
 def is_correct(response, gold):
-    """Does the answer section of `response` give the reference answer `gold`?"""
+    """Does the answer section of `response` give the reference answer `gold`? A response that is
+    the reference, character for character, gives it, whatever neither side's parsing makes of it."""
+    gold = str(gold)
+    if response.strip() and response.strip() == gold.strip():
+        return True
     return answers_match(extract_answer(response), gold)
 
 

@@ -34,6 +34,13 @@ import grade  # noqa: E402  (majority voting and answer matching, as evaluate.py
 ARMS = ("s1", "random", "diverse", "longest", "full-steps", "full-epochs")
 TEST_SETS = ("hard", "broad")  # test.jsonl's ids start with the set's name
 DEV_THRESHOLD = 0.7  # the warm-up's dev accuracy registered in advance: a base that solves the easy tier
+# The primary comparison: s1 against random on the hard set (the registered main measure, and the
+# paper's first Table 2 comparison). Every other arm and set is secondary.
+PRIMARY = ("random", "hard")
+Z_POWER = 1.959964 + 0.841621  # two-sided alpha 0.05 plus 80% power: a true gap this many SEs wide is found 80% of the time
+# The paper's Table 2 on AIME24 (30 questions, one run each): s1K and the arms (percent).
+PAPER_AIME24 = {"s1": 50.0, "random": 36.7, "diverse": 26.7, "longest": 33.3}
+PAPER_QUESTIONS = 30
 # Length-control methods -> the folder (under --run) with their evaluate.py summary.
 METHODS = {"budget forcing": "eval", "rejection sampling": "control-rejection",
            "conditional (budget in prompt)": "control-conditional/eval"}
@@ -72,10 +79,93 @@ def paired_bootstrap(arm, ref, resamples=10000, seed=0):
     return float(diffs.mean()), float(low), float(high)
 
 
-def verdict(interval):
+def score_matrix(runs, ids):
+    """[{question id: score}] (one per seed) -> array [seed, question] over `ids`."""
+    if not runs or any(set(r) != set(ids) for r in runs):
+        raise ValueError("every run needs scores for the same, non-empty set of questions")
+    return np.array([[r[i] for i in ids] for r in runs], dtype=float)
+
+
+def two_level_bootstrap(arm, ref, resamples=10000, seed=0):
+    """Arm minus ref, pooled over seeds, with a 95% interval that covers both the seeds' spread and
+    the questions' sampling. arm, ref: lists of {question id: 0/1 score}, one per seed (training run).
+    Each resample draws the arm's seeds with replacement, the ref's seeds with replacement (they are
+    different trainings), then the questions with replacement, the same questions for both (paired
+    by question): the difference of the two means over the drawn seeds and questions. An arm with
+    one seed contributes no seed spread (its interval is the questions' alone on its side).
+    -> (difference, low, high, standard error of the difference)"""
+    ids = sorted(ref[0])
+    a, b = score_matrix(arm, ids), score_matrix(ref, ids)
+    rng = np.random.default_rng(seed)
+    seeds_a = rng.integers(0, len(a), size=(resamples, len(a)))
+    seeds_b = rng.integers(0, len(b), size=(resamples, len(b)))
+    questions = rng.integers(0, len(ids), size=(resamples, len(ids)))
+    per_question = a[seeds_a].mean(axis=1) - b[seeds_b].mean(axis=1)  # [resample, question]
+    diffs = np.take_along_axis(per_question, questions, axis=1).mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return float(a.mean() - b.mean()), float(low), float(high), float(diffs.std())
+
+
+def verdict(interval, ref="s1"):
     """An ordering only where the interval excludes 0."""
-    _, low, high = interval
-    return "arm ahead of s1" if low > 0 else "s1 ahead" if high < 0 else "indistinguishable at this size"
+    _, low, high = interval[:3]
+    return f"arm ahead of {ref}" if low > 0 else f"{ref} ahead" if high < 0 else "indistinguishable at this size"
+
+
+def power(arm, ref, z=Z_POWER):
+    """What this design can detect, from the variance components of arm minus ref: var_questions
+    (the spread over questions of the per-question difference of seed means), var_seeds_arm and
+    var_seeds_ref (the spread over seeds of each side's accuracy; None with one seed). The
+    smallest true gap found 80% of the time at two-sided alpha 0.05 is z * SE, SE^2 =
+    var_questions / questions + var_seeds_arm / seeds_arm + var_seeds_ref / seeds_ref (a side with
+    one seed borrows the other side's seed variance: one seed shows none, but it has some)."""
+    ids = sorted(ref[0])
+    a, b = score_matrix(arm, ids), score_matrix(ref, ids)
+    var_q = float((a.mean(axis=0) - b.mean(axis=0)).var(ddof=1))
+    var_a = float(a.mean(axis=1).var(ddof=1)) if len(a) > 1 else None
+    var_b = float(b.mean(axis=1).var(ddof=1)) if len(b) > 1 else None
+    var_a, var_b = (var_a if var_a is not None else var_b), (var_b if var_b is not None else var_a)
+    seed_part = (var_a or 0.0) / len(a) + (var_b or 0.0) / len(b)
+    se = float(np.sqrt(var_q / len(ids) + seed_part))
+    return {"questions": len(ids), "seeds_arm": len(a), "seeds_ref": len(b), "var_questions": var_q,
+            "var_seeds_arm": var_a, "var_seeds_ref": var_b, "se": se, "detectable": z * se}
+
+
+def needed(var_q, var_seeds, gap, seeds, z=Z_POWER):
+    """Questions needed to detect `gap` at 80% power, alpha 0.05, with `seeds` seeds per side
+    (var_seeds: the two sides' seed variances summed); None when no number of questions suffices
+    (the seeds' spread alone is wider than the gap allows)."""
+    room = (gap / z) ** 2 - var_seeds / seeds
+    return None if room <= 0 else int(np.ceil(var_q / room))
+
+
+def power_analysis(pooled_s1, pooled_primary, primary_power):
+    """The primary comparison's detectable gap, and what a run able to detect the paper's gaps would
+    need: here, the paper's relative gaps (s1K over each arm on AIME24, as a share of s1K's 50%)
+    applied to s1's accuracy here; at the paper's scale, its absolute gaps at its accuracies on 30
+    questions, the questions' variance taken as two independent arms' (p(1-p) each, an upper bound:
+    pairing lowers it) and seed variance unknown (the paper ran one seed per arm)."""
+    p = primary_power
+    var_seeds = (p["var_seeds_arm"] or 0.0) + (p["var_seeds_ref"] or 0.0)
+    here = []
+    for arm in ("random", "diverse", "longest"):
+        relative = (PAPER_AIME24["s1"] - PAPER_AIME24[arm]) / PAPER_AIME24["s1"]
+        gap = relative * pooled_s1
+        here.append({"arm": arm, "relative_gap": relative, "gap": gap,
+                     "questions_needed": {str(k): needed(p["var_questions"], var_seeds, gap, k) for k in (3, 10, 30)},
+                     "seeds_needed_with_infinite_questions": int(np.ceil(var_seeds * (Z_POWER / gap) ** 2)) if gap > 0 else None})
+    paper = []
+    s1 = PAPER_AIME24["s1"] / 100
+    for arm in ("random", "diverse", "longest"):
+        other = PAPER_AIME24[arm] / 100
+        var_q = s1 * (1 - s1) + other * (1 - other)
+        gap = s1 - other
+        paper.append({"arm": arm, "gap": gap, "var_questions": var_q,
+                      "detectable_at_30": Z_POWER * float(np.sqrt(var_q / PAPER_QUESTIONS)),
+                      "questions_needed_one_seed": needed(var_q, 0.0, gap, 1)})
+    return {"primary": {"arm": PRIMARY[0], "test_set": PRIMARY[1], **p}, "observed_primary_gap": pooled_primary,
+            "here": here, "paper_scale": paper,
+            "note": "80% power, two-sided alpha 0.05; seed variance from 3 seeds is itself uncertain"}
 
 
 def question_scores(samples):
@@ -92,9 +182,43 @@ def mean_over_seeds(runs, test_set):
     return {i: sum(r[test_set][i] for r in runs) / len(runs) for i in ids}
 
 
-def data_selection(run):
-    """The warm-up's dev check, the difficulty filter, and per arm its seeds' accuracies, training
-    tokens and intervals against s1, from what scripts/ablations.sh wrote under RUN/selection."""
+def generation_stats(samples, rows=None):
+    """What the write-up cites about an arm, computed from its files: the share of its training
+    rows that check themselves (a "Wait" in the trace), and on each test set the thinking tokens per
+    question, the share of generations the cap cut off, and the accuracy per domain."""
+    out = {}
+    if rows is not None:
+        out["self_checking_rows"] = sum("Wait" in trace_of(r) for r in rows) / len(rows)
+    for t in TEST_SETS:
+        mine = [s for s in samples if str(s["id"]).startswith(t + "-")]
+        if not mine:
+            continue
+        domains = defaultdict(list)
+        for s in mine:
+            domains[str(s["id"]).split("-")[1]].append(s["correct"])
+        out[t] = {"thinking_tokens": sum(s["thinking_tokens"] for s in mine) / len(mine),
+                  "cut_off": sum(bool(s["forced_stop"]) for s in mine) / len(mine),
+                  "accuracy_by_domain": {d: sum(v) / len(v) for d, v in sorted(domains.items())}}
+    return out
+
+
+def trace_of(row):
+    t = row.get("thinking_trajectories")
+    return t[0] if isinstance(t, list) else str(t or "")
+
+
+def mean_stats(stats):
+    """The mean of generation_stats over seeds (same keys)."""
+    if isinstance(stats[0], dict):
+        return {k: mean_stats([s[k] for s in stats]) for k in stats[0] if all(k in s for s in stats)}
+    return sum(stats) / len(stats)
+
+
+def data_selection(run, base_eval=None):
+    """The warm-up's dev check, the difficulty filter, the warmed-up base on the test sets (the
+    base row), and per arm its seeds' accuracies, training tokens, what its rows and generations
+    look like, and intervals against s1 and against the base, from what scripts/ablations.sh wrote
+    under RUN/selection (the base row from BASE_EVAL, default RUN/selection/base/eval)."""
     sel = os.path.join(run, "selection")
     dev = read_json(os.path.join(sel, "dev", "summary.json"))
     warm = read_json(os.path.join(sel, "warmup", "train_summary.json"))
@@ -120,15 +244,27 @@ def data_selection(run):
                           "mean_trace_tokens": round(sum(r["thinking_tokens"] for r in rows) / len(rows), 1),
                           # the share of its rows the warmed-up base already solved: budget the filter would save
                           "solved_share": sum(r["question"] in solved for r in rows) / len(rows) if attempts else None,
+                          "stats": generation_stats(samples, rows),
                           "cap": samples[0]["max_think"], "scores": question_scores(samples)})
         if seeds:
             arms[arm] = seeds
     if "s1" not in arms:
         return None
     s1_runs = [r["scores"] for r in arms["s1"]]
+    base_samples = read_samples(os.path.join(base_eval or os.path.join(sel, "base", "eval"), "samples.jsonl"))
+    base_scores = question_scores(base_samples) if base_samples else None
+    base = None
+    if base_scores:
+        base = {"accuracy": {t: sum(v.values()) / len(v) for t, v in base_scores.items() if t in TEST_SETS},
+                "cap": base_samples[0]["max_think"], "stats": generation_stats(base_samples), "vs_s1": {}}
+        for t in TEST_SETS:
+            if t in base_scores and all(r.get(t) for r in s1_runs):
+                base["vs_s1"][t] = two_level_bootstrap([base_scores[t]], [r[t] for r in s1_runs], seed=1)
     out = {}
     for arm, seeds in arms.items():
-        entry = {"seeds": [], "accuracy": {}, "vs_s1": {}, "verdict": {}}
+        single = len(seeds) == 1
+        entry = {"seeds": [], "single_seed": single, "accuracy": {}, "vs_s1": {}, "verdict": {}, "role": {},
+                 "vs_base": {}, "verdict_base": {}}
         for r in seeds:
             ref = next((x for x in arms["s1"] if x["seed"] == r["seed"]), arms["s1"][0])  # same seed, else s1's seed 0
             per = {k: v for k, v in r.items() if k not in ("scores", "cap")}
@@ -140,22 +276,38 @@ def data_selection(run):
         for t in TEST_SETS:
             if not all(r["scores"].get(t) for r in seeds):
                 continue
-            pooled = mean_over_seeds([r["scores"] for r in seeds], t)
-            entry["accuracy"][t] = sum(pooled.values()) / len(pooled)
+            runs = [r["scores"][t] for r in seeds]
+            entry["accuracy"][t] = sum(sum(x.values()) for x in runs) / sum(len(x) for x in runs)
             if arm != "s1":
-                entry["vs_s1"][t] = paired_bootstrap(pooled, mean_over_seeds(s1_runs, t))
+                entry["vs_s1"][t] = two_level_bootstrap(runs, [r[t] for r in s1_runs])
                 entry["verdict"][t] = verdict(entry["vs_s1"][t])
+                entry["role"][t] = "primary" if (arm, t) == PRIMARY else "secondary"
+            if base_scores and t in base_scores:
+                entry["vs_base"][t] = two_level_bootstrap(runs, [base_scores[t]], seed=2)
+                entry["verdict_base"][t] = {"arm ahead of base": "above the base", "base ahead": "below the base"}.get(
+                    verdict(entry["vs_base"][t], "base"), "indistinguishable from the base")
         entry["train_tokens"] = sum(r["train_tokens"] for r in seeds) / len(seeds)
+        entry["stats"] = mean_stats([r["stats"] for r in seeds])
         out[arm] = entry
     filtered = read_json(os.path.join(sel, "s1-s0", "s1k.report.json"))
     difficulty = next((s for s in filtered["stages"] if s["stage"] == "difficulty"), None) if filtered else None
+    arm, t = PRIMARY
+    primary_power = None
+    if arm in arms and all(r["scores"].get(t) for r in arms[arm]):
+        primary_power = power_analysis(out["s1"]["accuracy"][t], out[arm]["vs_s1"][t][0],
+                                       power([r["scores"][t] for r in arms[arm]], [r[t] for r in s1_runs]))
+        primary_power["broad"] = power([r["scores"]["broad"] for r in arms[arm]], [r["broad"] for r in s1_runs]) \
+            if all(r["scores"].get("broad") for r in arms[arm]) else None
     return {"warmup": {"dev_accuracy": dev["rows"][0]["accuracy"] if dev else None, "dev_n": dev["rows"][0]["n"] if dev else None,
                        "threshold": DEV_THRESHOLD, "passed": bool(dev and dev["rows"][0]["accuracy"] >= DEV_THRESHOLD),
                        "steps": warm and warm["steps"], "train_tokens": warm and warm["tokens"]},
             "filter": {"pool": difficulty["in"], "removed": difficulty["in"] - difficulty["out"],
                        "removed_share": (difficulty["in"] - difficulty["out"]) / difficulty["in"]} if difficulty else None,
             "test_questions": {t: len(s1_runs[0].get(t, {})) for t in TEST_SETS},
-            "cap": arms["s1"][0]["cap"], "arms": out}
+            "cap": arms["s1"][0]["cap"], "primary": {"arm": PRIMARY[0], "test_set": PRIMARY[1]},
+            "base": base, "arms_below_base": {t: [a for a, e in out.items() if e["verdict_base"].get(t) == "below the base"]
+                                              for t in TEST_SETS} if base else None,
+            "power": primary_power, "arms": out}
 
 
 def majority_curves(samples, ks=(1, 2, 4, 8, 16)):
@@ -315,7 +467,7 @@ def length_control(run, demo):
     return out
 
 
-def plot(results, run):
+def plot(results, out_dir):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -329,35 +481,42 @@ def plot(results, run):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
         fig.tight_layout()
-        fig.savefig(os.path.join(run, path), dpi=120)
+        fig.savefig(os.path.join(out_dir, path), dpi=120)
         plt.close(fig)
 
     ds = results["data_selection"]
     if ds:
         others = [a for a in ds["arms"] if a != "s1"]
-        fig, axes = plt.subplots(1, 2, figsize=(9.6, 4), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(10.4, 4.4), sharey=True)
         for ax, t in zip(axes, TEST_SETS):
             for x, arm in enumerate(others):
                 e = ds["arms"][arm]
                 if t not in e["vs_s1"]:
                     continue
-                d, low, high = (100 * v for v in e["vs_s1"][t])
-                ax.errorbar([x], [d], yerr=[[d - low], [high - d]], fmt="o", color="C0", capsize=4,
-                            label="pooled over seeds, 95% interval" if x == 0 else None)
+                d, low, high = (100 * v for v in e["vs_s1"][t][:3])
+                face = "white" if e["single_seed"] else "C0"  # open: one seed, no seed spread on its side
+                ax.errorbar([x], [d], yerr=[[d - low], [high - d]], fmt="o", color="C0", mfc=face, capsize=4,
+                            label="pooled over seeds, 95% interval (seeds and questions)" if x == 0 else None)
                 per = [100 * r["vs_s1"][t][0] for r in e["seeds"] if t in r.get("vs_s1", {})]
                 ax.plot([x + 0.15] * len(per), per, "x", color="C1", label="each seed" if x == 0 else None)
+            base = ds.get("base")
+            if base and t in base["vs_s1"]:
+                ax.axhline(100 * base["vs_s1"][t][0], color="C3", ls="--", lw=1,
+                           label=f"the warmed-up base every arm starts from ({100 * base['accuracy'][t]:.0f}%)")
             ax.axhline(0, color="gray", lw=1)
             ax.set_xticks(range(len(others)))
-            ax.set_xticklabels([f"{a}\n{100 * ds['arms'][a]['accuracy'].get(t, float('nan')):.0f}%" for a in others], fontsize=8)
+            ax.set_xticklabels([f"{a}{' (1 seed)' if ds['arms'][a]['single_seed'] else ''}"
+                                f"{' PRIMARY' if (a, t) == PRIMARY else ''}\n"
+                                f"{100 * ds['arms'][a]['accuracy'].get(t, float('nan')):.0f}%" for a in others], fontsize=7)
             ax.set_title(f"{t} test set ({ds['test_questions'][t]} questions); s1 {100 * ds['arms']['s1']['accuracy'].get(t, float('nan')):.0f}%",
                          fontsize=9)
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("accuracy minus s1's (points)")
-        axes[0].legend(fontsize=8, loc="lower left")
-        fig.suptitle(f"data selection (Table 2 in miniature): each arm minus s1, paired bootstrap over questions; "
-                     f"cap {ds['cap']}", fontsize=9)
+        axes[0].legend(fontsize=7, loc="lower left")
+        fig.suptitle(f"data selection (Table 2 in miniature): each arm minus s1, two-level bootstrap (seeds, then questions); "
+                     f"cap {ds['cap']}; open marker: one seed", fontsize=9)
         fig.tight_layout()
-        fig.savefig(os.path.join(run, "data_selection.png"), dpi=120)
+        fig.savefig(os.path.join(out_dir, "data_selection.png"), dpi=120)
         plt.close(fig)
     sp = results["sequential_parallel"]
     if sp:
@@ -404,32 +563,87 @@ def interval(v):
     return "-" if v is None else f"{100 * v[0]:+.1f} [{100 * v[1]:+.1f}, {100 * v[2]:+.1f}]"
 
 
+def format_data_selection(ds):
+    out = []
+    w, f = ds["warmup"], ds["filter"]
+    out.append(f"data selection (Table 2), greedy at a thinking cap of {ds['cap']}, from a base warmed up on easy "
+               f"questions ({w['steps']} steps; dev {pct(w['dev_accuracy'])} of {w['dev_n']}, threshold "
+               f"{pct(w['threshold'])}: {'passed' if w['passed'] else 'NOT passed'}); difficulty filter: "
+               + (f"removed {f['removed']} of {f['pool']} ({pct(f['removed_share'])})" if f else "-"))
+    out.append(f"  {'arm':<11} {'seed':>6} {'rows':>4} {'steps':>5} {'train tok':>9} {'solved':>6} "
+               + "".join(f" {t + ' (' + str(ds['test_questions'][t]) + ')':>11} {'minus s1 [95% interval]':>26}"
+                         for t in TEST_SETS))
+    base = ds.get("base")
+    if base:
+        cells = "".join(f" {pct(base['accuracy'].get(t)):>11} {interval(base['vs_s1'].get(t)):>26}" for t in TEST_SETS)
+        out.append(f"  {'base':<11} {'-':>6} {'-':>4} {'0':>5} {'-':>9} {'-':>6}" + cells
+                   + "   (the warmed-up base every arm starts from)")
+    for arm, e in ds["arms"].items():
+        for r in e["seeds"]:
+            cells = ""
+            for t in TEST_SETS:
+                v = r.get("vs_s1", {}).get(t)
+                cells += f" {pct(r['accuracy'].get(t)):>11} {interval(v):>26}"
+            out.append(f"  {arm:<11} {r['seed']:>6} {r['rows']:>4} {r['steps']:>5} {r['train_tokens']:>9} "
+                       f"{pct(r['solved_share']):>6}" + cells)
+        if len(e["seeds"]) > 1 or arm != "s1":
+            cells = "".join(f" {pct(e['accuracy'].get(t)):>11} {interval(e['vs_s1'].get(t)):>26}" for t in TEST_SETS)
+            label = "1 seed" if e["single_seed"] else "all"
+            notes = "; ".join(f"{t} ({e['role'][t]}): {v}" for t, v in e["verdict"].items())
+            out.append(f"  {arm:<11} {label:>6} {'':>4} {'':>5} {e['train_tokens']:>9.0f} {'':>6}" + cells
+                       + (f"   {notes}" if notes else ""))
+    out.append("  (solved: the share of the arm's rows the warmed-up base already answers; minus s1: per seed, against s1 "
+               "of the same seed, paired bootstrap over questions; 'all': pooled over seeds, two-level bootstrap (seeds, "
+               "then questions, paired by question), so the interval includes the seeds' spread; '1 seed': the arm ran "
+               "one seed, its side of the interval has no seed spread)")
+    out.append(f"  primary comparison: s1 against {ds['primary']['arm']} on the {ds['primary']['test_set']} set; "
+               "every other arm and set is secondary (not corrected for multiple comparisons)")
+    if base:
+        out.append("  against the warmed-up base (arm minus base, two-level bootstrap):")
+        for arm, e in ds["arms"].items():
+            out.append(f"    {arm:<11}" + "".join(f"  {t}: {interval(e['vs_base'].get(t))} {e['verdict_base'].get(t, '-')}"
+                                                  for t in TEST_SETS) + ("  (1 seed)" if e["single_seed"] else ""))
+        below = ds["arms_below_base"]
+        out.append("  arms below the base: " + "; ".join(f"{t}: {', '.join(below[t]) or 'none'}" for t in TEST_SETS))
+    out.append("  what the rows and the generations look like (mean over seeds): self-checking rows; per test set "
+               "thinking tokens per question / cut off by the cap / accuracy per domain")
+    rows = ([("base", {"stats": base["stats"], "single_seed": True})] if base else []) + list(ds["arms"].items())
+    for arm, e in rows:
+        s = e["stats"]
+        check = pct(s["self_checking_rows"]) if "self_checking_rows" in s else "-"
+        per = "; ".join(f"{t}: {s[t]['thinking_tokens']:.0f} tok / {pct(s[t]['cut_off'])} / "
+                        + ", ".join(f"{d} {pct(a)}" for d, a in s[t]["accuracy_by_domain"].items())
+                        for t in TEST_SETS if t in s)
+        out.append(f"    {arm:<11} {check:>6}  {per}")
+    p = ds.get("power")
+    if p:
+        q = p["primary"]
+        out.append(f"  power (80%, two-sided alpha 0.05), primary ({q['test_set']}, {q['seeds_arm']} vs {q['seeds_ref']} seeds, "
+                   f"{q['questions']} questions): SE {100 * q['se']:.1f} points (questions' variance {q['var_questions']:.3f}, "
+                   f"seeds' {fmt_var(q['var_seeds_arm'])} and {fmt_var(q['var_seeds_ref'])}): smallest detectable gap "
+                   f"{100 * q['detectable']:.1f} points"
+                   + (f"; broad set: {100 * p['broad']['detectable']:.1f}" if p.get("broad") else ""))
+        for h in p["here"]:
+            n = h["questions_needed"]
+            out.append(f"    the paper's s1K-{h['arm']} gap ({100 * h['relative_gap']:.0f}% of s1K) at s1's accuracy here: "
+                       f"{100 * h['gap']:.1f} points; questions needed at 3 / 10 / 30 seeds: "
+                       + " / ".join(str(n[k]) if n[k] else "none suffice" for k in ("3", "10", "30"))
+                       + f"; seeds needed even with unlimited questions: {h['seeds_needed_with_infinite_questions']}")
+        for h in p["paper_scale"]:
+            out.append(f"    at the paper's scale (AIME24, one seed): s1K-{h['arm']} gap {100 * h['gap']:.1f} points; "
+                       f"detectable with 30 questions: {100 * h['detectable_at_30']:.1f}; questions needed: "
+                       f"{h['questions_needed_one_seed']}")
+    return out
+
+
+def fmt_var(v):
+    return "-" if v is None else f"{v:.4f}"
+
+
 def format_report(results):
     out = []
-    ds = results["data_selection"]
-    if ds:
-        w, f = ds["warmup"], ds["filter"]
-        out.append(f"data selection (Table 2), greedy at a thinking cap of {ds['cap']}, from a base warmed up on easy "
-                   f"questions ({w['steps']} steps; dev {pct(w['dev_accuracy'])} of {w['dev_n']}, threshold "
-                   f"{pct(w['threshold'])}: {'passed' if w['passed'] else 'NOT passed'}); difficulty filter: "
-                   + (f"removed {f['removed']} of {f['pool']} ({pct(f['removed_share'])})" if f else "-"))
-        out.append(f"  {'arm':<11} {'seed':>4} {'rows':>4} {'steps':>5} {'train tok':>9} {'solved':>6} "
-                   + "".join(f" {t + ' (' + str(ds['test_questions'][t]) + ')':>11} {'minus s1 [95% interval]':>26}"
-                             for t in TEST_SETS))
-        for arm, e in ds["arms"].items():
-            for r in e["seeds"]:
-                cells = ""
-                for t in TEST_SETS:
-                    v = r.get("vs_s1", {}).get(t)
-                    cells += f" {pct(r['accuracy'].get(t)):>11} {interval(v):>26}"
-                out.append(f"  {arm:<11} {r['seed']:>4} {r['rows']:>4} {r['steps']:>5} {r['train_tokens']:>9} "
-                           f"{pct(r['solved_share']):>6}" + cells)
-            if len(e["seeds"]) > 1 or arm != "s1":
-                cells = "".join(f" {pct(e['accuracy'].get(t)):>11} {interval(e['vs_s1'].get(t)):>26}" for t in TEST_SETS)
-                out.append(f"  {arm:<11} {'all':>4} {'':>4} {'':>5} {e['train_tokens']:>9.0f} {'':>6}" + cells
-                           + ("   " + "; ".join(f"{t}: {v}" for t, v in e["verdict"].items()) if e["verdict"] else ""))
-        out.append("  (solved: the share of the arm's rows the warmed-up base already answers; minus s1: the arm's accuracy "
-                   "minus s1's, paired bootstrap over questions, per seed against s1 of the same seed, 'all' pooled over seeds)")
+    if results["data_selection"]:
+        out += format_data_selection(results["data_selection"])
     sp = results["sequential_parallel"]
     if sp:
         out.append(f"sequential vs parallel (Figure 4), the demo's model, {sp['sequential'][0]['n']} questions; "
@@ -487,18 +701,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", default="runs/ablations", help="the folder `bash run.sh ablations` wrote")
     parser.add_argument("--demo", default="runs/demo", help="the demo run it built on (its model's greedy chains)")
+    parser.add_argument("--base-eval", default=None,
+                        help="the warmed-up base's evaluation on the test sets (default: <run>/selection/base/eval)")
+    parser.add_argument("--out", default=None, help="where report.json and the plots go (default: --run)")
     args = parser.parse_args(argv)
-    results = {"data_selection": data_selection(args.run),
+    if not os.path.isdir(args.run):
+        print(f"error: no such folder: {args.run}", file=sys.stderr)
+        sys.exit(2)
+    out_dir = args.out or args.run
+    os.makedirs(out_dir, exist_ok=True)
+    results = {"data_selection": data_selection(args.run, args.base_eval),
                "sequential_parallel": sequential_parallel(args.run, args.demo),
                "length_control": length_control(args.run, args.demo)}
     if not any(results.values()):
         print(f"error: nothing to report under {args.run}", file=sys.stderr)
         sys.exit(2)
-    with open(os.path.join(args.run, "report.json"), "w") as f:
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(results, f, indent=2)
-    plot(results, args.run)
+    plot(results, out_dir)
     print(format_report(results))
-    print(f"wrote {os.path.join(args.run, 'report.json')} and its plots")
+    print(f"wrote {os.path.join(out_dir, 'report.json')} and its plots")
 
 
 if __name__ == "__main__":

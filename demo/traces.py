@@ -25,7 +25,7 @@ import sys
 # Where thinking ends in a response: the end-of-thinking delimiter of evaluate.py's --format
 # (budget_force.FORMATS; the forcer never lets its first token into the thinking).
 THINK_END = {"s1": "<|im_start|>answer", "r1": "</think>"}
-KINDS = {"cap": "the cap: end of thinking + \"Final Answer:\"", "wait": "a forced Wait (or what replaced it)",
+KINDS = {"cap": "the cap: its text (--cap-str, default \"Final Answer:\") and the end of thinking", "wait": "a forced Wait (or what replaced it)",
          "delimiter": "delimiter completed after a natural stop", "answer_cap": "end-of-turn forced at the answer's cap"}
 
 

@@ -7,7 +7,8 @@
 #      chosen by Algorithm 1 (s1, filtered), at random, by domain only (diverse) and by length only
 #      (longest; the three without the filter, as in the paper), each trained 12 steps, the whole
 #      pool at those steps and at that epoch; seeds 0-2 for the arms that draw; a hard and a broad
-#      test set. It uses the demo's base model only.
+#      test set, on which the warmed-up base is scored too (the base row). It uses the demo's base
+#      model only.
 #   B. sequential vs parallel (Figure 4) on the demo's model: majority votes over K = 1-16 samples
 #      (temperature 0.7, a cap that does not bite), and over the same samples each given one Wait,
 #      against one greedy chain extended by 0-4 Waits.
@@ -52,6 +53,13 @@ ablations() {
         sel_pool=(8 6) warmup=8 dev=4 test_per_domain=2 sel_size=4 sel_cap=32 attempt_cap=16
         sel_seeds=(0) sel_arms=(s1 random full-steps full-epochs) warmup_args=(--max-steps 1 --batch-size 4 --micro-batch-size 4)
     fi
+    # Table 2's evaluations put every test question in one decode tree. A tree runs
+    # until its longest generation ends, paying the model's fixed per-step cost (its weights read
+    # once per step) whatever few rows are left: at EVAL_FLAGS' 64, the 80 test questions made a
+    # second tree of the 16 longest questions, a second run of ~200 steps at a quarter of the rows.
+    # Greedy tokens do not depend on it (checked as far as it ran: docs/ablations.md#cost). The
+    # attempts stay at 64 (five trees, the last of 4): their identity at another batch is unchecked.
+    local test_batch=$((4 * test_per_domain))
     local evaluate=("$PYTHON" evaluate.py --dataset "$evalset" "${EVAL_FLAGS[@]}")
     local length_control=("$PYTHON" demo/length_control.py --dataset "$evalset" "${EVAL_FLAGS[@]}")  # evaluate.py's flags, other generation
 
@@ -60,6 +68,7 @@ ablations() {
     [[ $parts == *" B "* ]] && sequential_parallel
     [[ $parts == *" C "* ]] && length_control
     banner "ablations: results ($OUT)"
+    [ "${DRY_RUN:-0}" = 1 ] && return  # nothing ran, nothing to report
     "$PYTHON" demo/ablations_report.py --run "$OUT" --demo "$demo_out"
 }
 
@@ -90,6 +99,14 @@ data_selection() {
             --max-think $attempt_cap "${EVAL_FLAGS[@]}" --out "$sel/attempts"
     fi
 
+    # The base row: the warmed-up base on both test sets, as the arms are evaluated (~30 s). Every
+    # arm starts from it, so an arm below it lost ground in its 12 steps.
+    if ! fresh "$sel/base/eval/summary.json" "$warm/train_summary.json"; then
+        rm -rf "$sel/base/eval"
+        timed selection-base-eval "$PYTHON" evaluate.py --model "$warm" --dataset "$tests" --max-think $sel_cap \
+            "${EVAL_FLAGS[@]}" --batch-size $test_batch --out "$sel/base/eval"
+    fi
+
     # select DIR STRATEGY SIZE SEED [--attempts FILE]: curate.py into DIR/s1k.jsonl unless done.
     select_rows() {
         local dir=$1 strategy=$2 n=$3 seed=$4; shift 4
@@ -108,7 +125,7 @@ data_selection() {
         if ! fresh "$dir/eval/summary.json" "$dir/train/train_summary.json"; then
             rm -rf "${dir:?}/eval"
             timed "$(basename "$dir")-eval" "$PYTHON" evaluate.py --model "$dir/train" --dataset "$tests" \
-                --max-think $sel_cap "${EVAL_FLAGS[@]}" --out "$dir/eval"
+                --max-think $sel_cap "${EVAL_FLAGS[@]}" --batch-size $test_batch --out "$dir/eval"
         fi
     }
     # Each arm as the paper defines it (§5.1): s1 after the difficulty filter; random, diverse and

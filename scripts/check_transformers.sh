@@ -2,10 +2,10 @@
 # Does budget_force.py, copied alone into an empty folder, run its README command under each
 # transformers release it supports (4.57.x, the last 4.x; 5.0.x; the newest 5.x)?
 #
-# Each version goes into its own folder (pip --target): transformers (no deps), and the tokenizers,
-# huggingface-hub and safetensors versions that release requires (read from its metadata; with their
-# own deps, such as httpx for huggingface-hub 1.x). torch, gguf, numpy and the embedded model come
-# from the .venv's python, with PYTHONPATH putting the
+# Each version goes into its own folder (pip --target): transformers (no deps), and each package its
+# metadata requires that the .venv lacks or has at a version outside the requirement (4.57 needs
+# huggingface-hub<1 and tokenizers<=0.23.0; 5.25 needs kernels), with their own deps. torch, gguf,
+# numpy and the embedded model come from the .venv's python, with PYTHONPATH putting the
 # version's folder first (the script checks that transformers is really imported from there).
 # Prints one line per version: the command's status line "[thinking tokens: ...]" or the error.
 #
@@ -29,16 +29,24 @@ install() {  # $1 version, $2 folder
   [ -f "$dir/.complete" ] && return 0
   rm -rf "$dir"
   "$PY" -m pip install -q --no-deps --target "$dir" "transformers==$1" || return 1
-  # Its own pins of the packages that must match it (the rest: any version the .venv has).
+  # What it requires that the .venv does not satisfy.
   requires=$("$PY" - "$dir" "$1" <<'EOF'
-import re, sys
+import importlib.metadata, re, sys
+from packaging.requirements import Requirement
 meta = open(f"{sys.argv[1]}/transformers-{sys.argv[2]}.dist-info/METADATA").read()
-for spec in re.findall(r"^Requires-Dist: (.*)$", meta, re.M):
-    if "extra ==" not in spec and re.match(r"(tokenizers|huggingface-hub|safetensors)\b", spec):
-        print(spec.split(";")[0].replace(" ", ""))
+for line in re.findall(r"^Requires-Dist: (.*)$", meta, re.M):
+    req = Requirement(line)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        continue  # an extra's, or another platform's
+    try:
+        if importlib.metadata.version(req.name) in req.specifier:
+            continue
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    print(f"{req.name}{req.specifier}")
 EOF
 )
-  "$PY" -m pip install -q --target "$dir" $requires || return 1
+  [ -z "$requires" ] || "$PY" -m pip install -q --target "$dir" $requires || return 1
   touch "$dir/.complete"
 }
 

@@ -535,13 +535,14 @@ def test_on_token_reports_every_appended_token_in_order_with_its_phase(smol_toke
     appends, in order, as it is decided, and nothing after a row finished; phase "think" for
     thinking (forced Wait tokens included), "close" for the end-of-thinking delimiter, "answer"
     for everything after it. Rows: one capped mid-thought (close + "Final Answer:" forced), one
-    that gets a Wait before its own delimiter (a tiny Llama that always tries to end its turn)."""
+    that gets two Waits in a row, then the delimiter in place of its end of turn (a tiny Llama that
+    always tries to end its turn): two Waits in a row are two forced spans."""
     from conftest import tiny_llama
 
     tok = smol_tokenizer
     word = bf.encode(tok, " so")[0]
     close = bf.encode_followed(tok, "\n" + bf.FORMATS["s1"]["think_end"])
-    for token, max_think, num_wait in ((word, 3, 0), (tok.eos_token_id, 8, 1)):
+    for token, max_think, num_wait in ((word, 3, 0), (tok.eos_token_id, 8, 2)):
         model = tiny_llama(tok, [token])
         seen = []
         [r] = bf.budget_force(model, tok, ["What is 2+2?"], max_think=max_think, num_wait=num_wait, max_answer=6,
@@ -554,5 +555,8 @@ def test_on_token_reports_every_appended_token_in_order_with_its_phase(smol_toke
         if token == word:  # the cap: "Final Answer:" is the first answer text
             assert n == 3 and r["forced_stop"] and r["text"][len(" so" * 3):].startswith(
                 "\n<|im_start|>answer\nFinal Answer:")
-        else:  # the Wait replaced the end of turn and counts as thinking
-            assert r["waits"] == 1 and r["thinking"] == "Wait" and not r["forced_stop"]
+        else:  # the Waits replaced the end of turn and count as thinking
+            assert r["waits"] == 2 and r["thinking"] == "WaitWait" and not r["forced_stop"]
+            w = n // 2
+            assert [(s["kind"], s["tokens"]) for s in r["forced_spans"]] == [
+                ("wait", [0, w]), ("wait", [w, n]), ("delimiter", [n, n + len(close)])]

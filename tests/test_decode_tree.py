@@ -341,8 +341,8 @@ def test_memory_bound_holds_for_several_samples_and_splits_without_changing_draw
         peak[0] = max(peak[0], sum(layer.key_buffer.nbytes + layer.value_buffer.nbytes for layer in caches[-1].layers))
         return out
 
-    monkeypatch.setattr(bf, "decode_tree", counting_tree)
-    monkeypatch.setattr(bf, "growing_cache", kept_cache)
+    monkeypatch.setattr(dt, "decode_tree", counting_tree)
+    monkeypatch.setattr(dt, "growing_cache", kept_cache)
     monkeypatch.setattr(model, "forward", measuring)
     split = dt.budget_force_tree(model, tokenizer, QUESTIONS, settings, cache_bytes=bound, **kwargs)
     assert trees == [2, 2, 1]

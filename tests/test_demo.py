@@ -344,7 +344,9 @@ def test_ablations_smoke_chain(tiny_base, tmp_path):
     assert ds["arms"]["full-epochs"]["seeds"][0]["rows"] == 14  # the whole pool, no filter
     steps = {arm: ds["arms"][arm]["seeds"][0]["steps"] for arm in ds["arms"]}
     assert steps["s1"] == steps["random"] == steps["full-steps"] == 1 and steps["full-epochs"] == 4
-    assert len(ds["arms"]["random"]["vs_s1"]["hard"]) == 3 and "verdict" in ds["arms"]["random"]
+    assert len(ds["arms"]["random"]["vs_s1"]["hard"]) == 4 and "verdict" in ds["arms"]["random"]  # diff, low, high, SE
+    base_eval = json.load(open(sel / "base" / "eval" / "summary.json"))  # the base row: the warmed-up base, the arms' cap
+    assert base_eval["config"]["model"] == str(sel / "warmup") and set(ds["base"]["accuracy"]) == {"hard", "broad"}
     sp = report["sequential_parallel"]
     assert [(p["max_think"], p["k"]) for p in sp["parallel"]] == [(48, 1), (48, 2)]
     assert [(p["max_think"], p["k"]) for p in sp["hybrid"]] == [(48, 1), (48, 2)]
@@ -582,3 +584,37 @@ def test_smoke_traces_page_in_chromium(smoke_run):
     dom = dump_dom(str(out / "eval" / "traces.html"))
     assert errors_shown(dom) == ""
     assert len(re.findall(r'<td class="c (?:ok|bad)', dom)) == len(rows)
+
+
+def test_table2_evaluations_share_flags_and_one_tree(tmp_path):
+    """`DRY_RUN=1 PARTS=A bash run.sh ablations smoke`: the base row is evaluated with exactly the
+    arms' evaluation flags (the warmed-up base, both test sets, the cap), and every Table 2
+    evaluation puts all test questions in one decode tree (a second, nearly empty tree repeats the
+    model's per-step cost for a handful of rows)."""
+    out = tmp_path / "ablations"
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL", "STAGES")}
+    env.update(SKIP_SETUP="1", PYTHON=sys.executable, OUT=str(out), DEMO_OUT=str(tmp_path / "smoke"), DRY_RUN="1",
+               PARTS="A")
+    r = subprocess.run(["bash", "run.sh", "ablations", "smoke"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    commands = [line[2:].split() for line in r.stdout.splitlines() if line.startswith("+ ")]
+    by_out = {c[c.index("--out") + 1]: c for c in commands if "--out" in c}
+    sel = out / "selection"
+    data = by_out[str(sel / "data")]
+    per_domain = int(data[data.index("--test-per-domain") + 1])
+
+    def flags(cmd):  # evaluate.py's flags as argparse reads them (the last of a repeated flag wins), less model and out
+        parsed, i = {}, cmd.index("evaluate.py") + 1
+        while i < len(cmd):
+            parsed[cmd[i]] = cmd[i + 1]
+            i += 2
+        return {k: v for k, v in parsed.items() if k not in ("--model", "--out")}
+
+    base = by_out[str(sel / "base" / "eval")]
+    assert base[base.index("--model") + 1] == str(sel / "warmup")
+    for arm in ("s1-s0", "random-s0", "full-steps-s0", "full-epochs-s0"):
+        arm_eval = by_out[str(sel / arm / "eval")]
+        assert flags(arm_eval) == flags(base), arm
+    assert int(flags(base)["--batch-size"]) >= 4 * per_domain  # hard and broad, two domains each
+    assert not (out / "selection").exists()  # printed, not run

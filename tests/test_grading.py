@@ -106,6 +106,71 @@ def test_issue_kinds_is_correct(response, gold, expected):
 
 
 # -----------------------------------------------------------------------------
+# issue 42: several boxes against a list gold, answers labelled by part, a gold holding boxes
+
+PARTS = S1 + "$\\boxed{(3, 3)}$ for part (a) and $\\boxed{(1, 1)}$ for part (b)."
+
+
+@pytest.mark.parametrize("response, gold, expected", [
+    # boxes labelled by part are one list, labels stripped, graded like any list
+    (PARTS, "(3, 3), (1, 1)", True),
+    (PARTS, "(3, 3), (1, 2)", False),
+    (PARTS, "(1, 1)", False),                    # the last box alone is not the answer
+    (PARTS, "(3, 3)", False),
+    (S1 + "(a) $\\boxed{5}$ (b) $\\boxed{7}$", "5, 7", True),
+    (S1 + "(a) $\\boxed{5}$ (b) $\\boxed{7}$", "7", False),
+    (S1 + "\\boxed{(3, 3) \\text{ for part (a) and } (1, 1)}", "(3, 3), (1, 1)", True),
+    (S1 + "\\boxed{(3, 3) \\text{ for part (a) and } (1, 1)}", "(1, 1)", False),
+    # ... in an answer line too, labels before or after the parts
+    (S1 + "Final Answer: (3, 3) for part (a) and (1, 1) for part (b)", "(3, 3), (1, 1)", True),
+    (S1 + "Final Answer: (3, 3) for part (a) and (1, 1) for part (b)", "(3, 3)", False),
+    (S1 + "Final Answer: $(3, 3)$ for part (a) and $(1, 1)$ for part (b)", "(3, 3), (1, 1)", True),
+    (S1 + "Final Answer: Part (a): 5; Part (b): 7", "5, 7", True),
+    (S1 + "Final Answer: Part (a): 5; Part (b): 7", "5, 8", False),
+    (S1 + "Final Answer: (a) 5 (b) 7", "5, 7", True),
+    # ... but a sentence about the parts stays a sentence, and one bare "(a)" is a choice, not a label
+    (S1 + "Final Answer: the answer to part (a) is 5 and part (b) is 7", "5, 7", False),
+    (S1 + "Final Answer: (a)", "A", True),
+    (S1 + "Final Answer: (a)", "B", False),
+    (S1 + "Final Answer: (b) 42", "B", True),
+    # two boxes against a gold list, whichever side holds the boxes
+    (S1 + "\\boxed{1}, \\boxed{2}", "1, 2", True),
+    (S1 + "$\\boxed{1,2}$", "$\\boxed{1}\\boxed{2}$", True),
+    (S1 + "$\\boxed{1,3}$", "$\\boxed{1}\\boxed{2}$", False),
+    (S1 + "$\\boxed{2}$", "$\\boxed{1}\\boxed{2}$", False),
+    (S1 + "The answers are $\\boxed{1}$ and also $\\boxed{2}$.", "1, 2", False),  # words between: a correction
+    # a gold's boxes count only when nothing but punctuation follows them and nothing is glued before
+    (S1 + "Final Answer: 4", "\\boxed{2}^{2}", True),
+    (S1 + "Final Answer: 2", "\\boxed{2}^{2}", False),
+    (S1 + "Final Answer: 3", "2\\boxed{3}", False),
+    (S1 + "Final Answer: [0, 7)", "x \\in \\boxed{[0, 7)}.$", True),
+    (S1 + "Final Answer: [0, 8)", "x \\in \\boxed{[0, 7)}.$", False),
+])
+def test_part_labels_and_box_lists(response, gold, expected):
+    assert grade.is_correct(response, gold) is expected
+
+
+def test_part_labels_leave_sentences_whole():
+    assert grade.strip_part_labels("(3, 3) for part (a) and (1, 1) for part (b)") == "(3, 3), (1, 1)"
+    assert grade.strip_part_labels("Part (i): $5$; Part (ii): $7$") == "5, 7"
+    sentence = "In part (a) we get 3 and in part (b) we get 4"
+    assert grade.strip_part_labels(sentence) == sentence
+    assert grade.strip_part_labels("(c) 12") == "(c) 12"  # one bare "(c)" may be a choice
+
+
+def test_a_response_identical_to_the_gold_is_correct():
+    """The same text on both sides is the same answer, even where neither side parses to one."""
+    odd = "\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}.\n\\end{align*}"
+    assert grade.is_correct(odd, odd)
+    two_lines = "x = 1\ny = 2"  # extraction would take the last line alone
+    assert grade.is_correct(two_lines, two_lines)
+    assert not grade.is_correct("x = 1\ny = 3", two_lines)
+    assert grade.is_correct("  foo :: bar \n", "foo :: bar")
+    assert not grade.is_correct("foo :: baz", "foo :: bar")
+    assert not grade.is_correct("", "")  # an empty response gives nothing
+
+
+# -----------------------------------------------------------------------------
 # multiple choice: option/choice wording, and a hedge over several options is wrong
 
 @pytest.mark.parametrize("prediction, gold, expected", [
@@ -323,8 +388,31 @@ MV_ALL = [
     ("is $\\boxed{32,\\! 349}$", "32349", True), ("is $\\boxed{32, 349}$", "32349", False),
     ("Thus, the answer is $x \\in \\boxed{(2,12) \\cup (12,102)}$", "(2, 12) \\cup (12, 102)", True),
     ("$E$", "$\\text{E}$", True),
-    ("$\\boxed{1}\\boxed{2}$", "1,2", True),  # there the two boxes are the gold and `\\boxed{1,2}` the prediction
+    ("$\\boxed{1,2}$", "$\\boxed{1}\\boxed{2}$", True),
+    ("x \\in \\boxed{\\{-1\\} \\cup [0,7)}.$", "x \\in \\boxed{\\{-1\\} \\cup [0,7)}.$", True),
+    ("\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}.\n\\end{align*}",
+     "\\boxed{\n\\begin{pmatrix} 0 & 3 \\\\ 0 & -1 \\end{pmatrix}\n}.\n\\end{align*}", True),
     ("the integers are: \\[ \\boxed{-2} \\quad \\text{and} \\quad \\boxed{1}. \\]", "1,-2", True),
+]
+# huggingface/Math-Verify, tests/test_yujianll.py (its gold comes first; here the prediction does)
+MV_YUJIANLL = [
+    ("$n=1, 2, 3$", "$n=1, 2, 3$", True), ("$n=1, 2, 3$", "$n=2, 3, 4$", False), ("$D = (0, 1)$", "$D = (0, 1)$", True),
+    ("$D = (0, 1.5)$", "$D = (0, 1)$", False),
+    ("$F_n = \\sum_{k=0}^{n-2} F_k F_{n-k-2}$", "$F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}$", False),
+    ("$F_n = \\sum_{k=0}^{n-1} F_{n-k-1} F_k$", "$F_n = \\sum_{k=0}^{n-1} F_k F_{n-k-1}$", True),
+    ("$19, 46, \\text{ and } 82$", "$19, 46, and 82$", True), ("$21, 36, and 82$", "$19, 46, and 82$", False),
+    ("$1 - \\frac{1}{\\mathrm{e}}$", "$1 - \\frac{1}{\\mathrm{e}}$", True),
+    ("$1 + \\frac{1}{\\mathrm{e}}$", "$1 - \\frac{1}{\\mathrm{e}}$", False),
+    ("$2021$", "$\\pm 2021$", False), ("${-2021, 2021}$", "$\\pm 2021$", True), ("$1:00$", "$12:00$", False),
+    ("$12:00$", "$12:00$", True),
+]
+# huggingface/Math-Verify, tests/test_all.py test_trailing_punctuation (upstream main, not in 0.9.0)
+MV_PUNCTUATION = [
+    ("$\\frac{1}{3}.$", "$\\frac{1}{3}$", True), ("The answer is $\\frac{1}{3}.$", "$\\frac{1}{3}$", True),
+    ("$$\\frac{1}{3}.$$", "$\\frac{1}{3}$", True), ("\\[\\frac{1}{3}.\\]", "$\\frac{1}{3}$", True),
+    ("$\\frac{1}{3},$", "$\\frac{1}{3}$", True), ("$\\frac{1}{3} .$", "$\\frac{1}{3}$", True), ("$\\sqrt{2}.$", "$\\sqrt{2}$", True),
+    ("$(1,2).$", "$(1,2)$", True), ("$5 \\text{ cm}.$", "$5$", True), ("$42.$", "$42$", True), ("$2^{10}.$", "$2$", False),
+    ("The answer is $1/3.$", "$1$", False), ("$1, 2, 3, ...$", "$1, 2, 3$", False),
 ]
 # huggingface/Math-Verify, tests/test_mixed_number_extraction.py (upstream main, not in 0.9.0)
 MV_MIXED = [
@@ -362,7 +450,8 @@ DISAGREEMENTS = [
     ("4 4/9 2", "2", True, "numbers side by side are one answer as written; its last number is not the answer"),
 ]
 PUBLIC = {"hendrycks/math": HENDRYCKS, "NVIDIA/NeMo-Skills": NEMO, "Math-Verify test_all": MV_ALL,
-          "Math-Verify mixed numbers": MV_MIXED}
+          "Math-Verify mixed numbers": MV_MIXED, "Math-Verify yujianll": MV_YUJIANLL,
+          "Math-Verify trailing punctuation": MV_PUNCTUATION}
 DISAGREE = {(p, g) for p, g, _, _ in DISAGREEMENTS}
 
 

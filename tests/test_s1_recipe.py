@@ -4,12 +4,14 @@ train -> evaluate), with only sizes and sources swapped through its knobs:
   Qwen2.5's 40 share 8) with a ChatML tokenizer (Qwen2.5-Instruct's template on SmolLM2's BPE);
 - a few rows in the s1K-1.1 schema, written locally as parquet (the hub's file format);
 - AIME24 and MATH500 from ../shared/data when present, small fixtures of the same shape otherwise;
-- accelerate with one CPU process, training under the recipe's FSDP config (two CPU overrides);
+- accelerate with one CPU process, training under the recipe's FSDP config (FSDP2 over gloo, one
+  shard; tests/test_train.py runs it with two);
 - the evaluation with its caps and forced Waits.
 """
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -22,9 +24,7 @@ S1K_11_FIELDS = ("solution", "question", "cot_type", "source_type", "metadata", 
                  "gemini_attempt", "deepseek_thinking_trajectory", "deepseek_attempt")
 EVAL_SETS = ("aime24", "math500")
 TOY = {"THINK_CAPS": "4 8 16", "WAIT_CAP": "24", "TRAIN_ARGS": "--max-steps 2 --batch-size 2 --block-size 256",
-       "EVAL_ARGS": "--limit 2 --max-answer 8 --batch-size 2",
-       # FSDP on a CPU: torch cannot sync module states or load on rank 0 only there (one process anyway)
-       "ACCELERATE_ARGS": "--fsdp_sync_module_states false --fsdp_cpu_ram_efficient_loading false"}
+       "EVAL_ARGS": "--limit 2 --max-answer 8 --batch-size 2"}
 
 
 def tiny_qwen2(tokenizer, talk_ids, seed=0):
@@ -85,7 +85,9 @@ def toy(smol, tmp_path_factory):
 
 def run_recipe(toy, out):
     base, data, evals = toy
-    env = {**os.environ, **TOY, "SKIP_SETUP": "1", "OUT": str(out), "MODEL": base, "DATA": data, "NGPU": "1",
+    # PYTHON: the recipe's stages, accelerate's launcher included, run with the python running the tests
+    # (no activated venv needed)
+    env = {**os.environ, **TOY, "SKIP_SETUP": "1", "PYTHON": sys.executable, "OUT": str(out), "MODEL": base, "DATA": data, "NGPU": "1",
            "EVAL_SETS": " ".join(EVAL_SETS), "EVAL_DIR": evals, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "HF_HOME": str(out / "hf"), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     return subprocess.run(["bash", "run.sh", "s1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
@@ -112,3 +114,68 @@ def test_s1_recipe_end_to_end_at_toy_scale(toy, tmp_path):
         assert all(s["waits"] <= s["num_wait"] for s in waits)
     timings = open(out / "timings.txt").read()
     assert all(f"eval-{name}-wait" in timings for name in EVAL_SETS) and "train " in timings
+
+
+def pool_rows():
+    """A toy pool in data_ablation_full59K's schema (question, thinking_trajectories as a list,
+    attempt) with a domain column, so no domain model runs: 8 good rows over two domains, traces of
+    growing length; one the base already solves (in ATTEMPTS), the longest good trace; one an API
+    error (the quality filter's bait), longer still, so an arm without the filter would take it."""
+    rows = []
+    for k in range(8):
+        a, b = 10 + k, 3 * k + 1
+        rows.append({"question": f"Add {a} and {b} together, then report the sum.", "solution": str(a + b),
+                     "attempt": f"The answer is {a + b}.", "domain": "algebra" if k % 2 else "geometry",
+                     "thinking_trajectories": [" ".join(["step"] * (5 + 3 * k)) + f" so {a + b}"]})
+    rows.append({"question": "Multiply 7 by 9 and say what it gives.", "solution": "63", "attempt": "63",
+                 "domain": "algebra", "thinking_trajectories": [" ".join(["check"] * 60) + " so 63"]})
+    rows.append({"question": "Divide 81 by 9, then state the quotient.", "solution": "9", "attempt": "9",
+                 "domain": "geometry", "thinking_trajectories": ["API error: rate limit exceeded " + "x " * 80]})
+    return rows
+
+
+def test_table2_arms_at_toy_scale(toy, tmp_path):
+    """ARMS="s1 random diverse longest full" bash run.sh s1: each arm's data built from the pool by
+    curate.py with the paper's definitions (only s1 gets the difficulty filter; every arm the quality
+    filter; full keeps the whole filtered pool), trained and evaluated into runs/s1/<arm>/, one table."""
+    base, _, evals = toy
+    pool, attempts = tmp_path / "pool.jsonl", tmp_path / "attempts.jsonl"
+    rows = pool_rows()
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    solved, bait = rows[8]["question"], rows[9]["question"]
+    attempts.write_text(json.dumps({"question": solved, "correct": True}) + "\n"
+                        + json.dumps({"question": rows[0]["question"], "correct": False}) + "\n")
+    out = tmp_path / "s1"
+    env = {**os.environ, **TOY, "SKIP_SETUP": "1", "OUT": str(out), "MODEL": base, "NGPU": "1",
+           "ARMS": "s1 random diverse longest full", "POOL": str(pool), "ATTEMPTS": str(attempts), "ARM_SIZE": "3",
+           "EVAL_SETS": "aime24", "EVAL_DIR": evals, "THINK_CAPS": "4 8", "EVAL_ARGS": "--limit 1 --max-answer 4",
+           "TRAIN_ARGS": "--max-steps 1 --batch-size 1 --block-size 128", "HF_HUB_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(out / "hf"), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
+           "PYTHON": sys.executable, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(["bash", "run.sh", "s1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    picked = {}
+    for arm in ("s1", "random", "diverse", "longest", "full"):
+        data = [json.loads(line) for line in open(out / arm / "data" / "s1k.jsonl")]
+        picked[arm] = [r["question"] for r in data]
+        stages = {s["stage"]: s for s in json.load(open(out / arm / "data" / "s1k.report.json"))["stages"]}
+        assert stages["quality"]["dropped"] == {"API error": 1} and bait not in picked[arm], arm  # every arm
+        assert stages["difficulty"]["in"] - stages["difficulty"]["out"] == (1 if arm == "s1" else 0), arm
+        trained = json.load(open(out / arm / "train" / "train_summary.json"))
+        assert trained["args"]["data"] == str(out / arm / "data" / "s1k.jsonl") and trained["args"]["model"] == base
+        assert trained["data"]["examples"] == len(data)
+        summary = json.load(open(out / arm / "eval" / "aime24" / "summary.json"))
+        assert summary["config"]["model"] == str(out / arm / "train") and len(summary["rows"]) == 2
+        assert not (out / arm / "eval" / "aime24-wait").exists()  # the arms: the budget-forcing sweep only
+    assert len(picked["full"]) == 9 and all(len(picked[a]) == 3 for a in ("s1", "random", "diverse", "longest"))
+    assert solved not in picked["s1"]  # the difficulty filter, s1 alone
+    assert solved in picked["longest"] and picked["longest"][0] == solved  # the longest good trace, unfiltered
+    table = (out / "table2.txt").read_text().splitlines()
+    assert [line.split()[0] for line in table[1:]] == ["s1", "random", "diverse", "longest", "full"]
+    assert "394 H100-hours" in table[-1] and "~7 H100-hours" in table[1]
+
+
+def test_table2_unknown_arm_exits_2(tmp_path):
+    env = {**os.environ, "SKIP_SETUP": "1", "OUT": str(tmp_path / "s1"), "NGPU": "1", "ARMS": "s1 best"}
+    proc = subprocess.run(["bash", "run.sh", "s1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: unknown arm 'best' in ARMS (use: s1 random diverse longest full)"
