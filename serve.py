@@ -5,7 +5,7 @@
     S1_API_KEY=... python serve.py --host 0.0.0.0      # any other address needs a key
 
 Any OpenAI client reaches budget_force.py through it. Budget forcing is set per request with extra
-body fields named like budget_force.py's flags (max_think, min_think, num_wait, wait_str), the command
+body fields named like budget_force.py's flags (max_think, min_think, num_wait, wait_str, cap_str), the command
 line's values being the defaults; max_tokens caps the answer (budget_force's max_answer). The response
 follows the reasoning servers' convention (vLLM, SGLang, DeepSeek): the thinking in
 message.reasoning_content, the answer in message.content, usage.completion_tokens_details.reasoning_tokens,
@@ -99,6 +99,7 @@ def parse_request(raw, model_name, defaults):
         raise RequestError(f"min_think ({settings['min_think']}) is larger than max_think ({settings['max_think']})",
                            param="min_think", code="invalid_value")
     settings["wait_str"] = field(body, "wait_str", defaults["wait_str"], str, lambda v: True, "a string")
+    settings["cap_str"] = field(body, "cap_str", defaults["cap_str"], str, lambda v: True, "a string")  # None: the format's
     settings["max_answer"] = field(body, "max_tokens", defaults["max_answer"], int, lambda v: v >= 1, "a positive integer")
     settings["temperature"] = field(body, "temperature", defaults["temperature"], (int, float), lambda v: 0 <= v <= 2,
                                     "a number from 0 to 2")
@@ -345,6 +346,7 @@ def main(argv=None):
     defaults.add_argument("--min-think", type=int, default=0, help="min_think: insert Wait while fewer thinking tokens")
     defaults.add_argument("--num-wait", type=int, default=0, help="num_wait: suppress the end of thinking this many times")
     defaults.add_argument("--wait-str", default="Wait", help="wait_str: inserted for each suppressed end ('': nothing)")
+    defaults.add_argument("--cap-str", default=None, help="cap_str: the text forced at the cap (default: the format's own)")
     defaults.add_argument("--max-answer", type=int, default=512, help="max_tokens: cap on answer tokens")
     defaults.add_argument("--temperature", type=float, default=0.0, help="temperature (0 = greedy)")
     defaults.add_argument("--seed", type=int, default=None, help="seed (default: a fresh one per request)")
@@ -367,7 +369,7 @@ def main(argv=None):
         else:
             fmt = args.format
         engine = Engine(model, tokenizer, args.model or EMBEDDED_NAME, fmt, args.max_queue, max_think=args.max_think,
-                        min_think=args.min_think, num_wait=args.num_wait, wait_str=args.wait_str,
+                        min_think=args.min_think, num_wait=args.num_wait, wait_str=args.wait_str, cap_str=args.cap_str,
                         max_answer=args.max_answer, temperature=args.temperature, seed=args.seed)
         server = make_server(engine, args.host, args.port, args.api_key)
     except (ValueError, OSError) as e:

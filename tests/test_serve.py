@@ -17,7 +17,7 @@ import budget_force as bf
 import serve
 
 NAME = "SmolLM2-135M-Instruct"
-DEFAULTS = dict(max_think=8, min_think=0, num_wait=0, wait_str="Wait", max_answer=8, temperature=0.0, seed=0)
+DEFAULTS = dict(max_think=8, min_think=0, num_wait=0, wait_str="Wait", cap_str=None, max_answer=8, temperature=0.0, seed=0)
 
 
 def start(engine, api_key=None):
@@ -94,6 +94,14 @@ def test_forced_wait_equals_budget_force_and_does_not_stick(client, smol):
     assert plain.message.model_extra["reasoning_content"] == bf.budget_force(*smol, question, **DEFAULTS)[0]["thinking"]
 
 
+def test_cap_str_is_what_the_cap_forces(client, smol):
+    settings = dict(max_think=4, min_think=4, cap_str="Answer now:")
+    choice = ask(client, "What color is the sky?", max_tokens=6, **settings).choices[0]
+    expected = bf.budget_force(*smol, "What color is the sky?", max_answer=6, **settings)[0]
+    assert choice.message.content.startswith("Answer now:") and choice.message.content == expected["answer"]
+    assert forcing(choice)["forced_stop"] is True
+
+
 def test_max_tokens_caps_the_answer_with_finish_reason_length(client):
     choice = ask(client, "Write a long story about a cat.", max_think=0, max_tokens=3).choices[0]
     assert forcing(choice)["answer_tokens"] == 3 and forcing(choice)["forced_tokens"]["answer_cap"] == 1
@@ -136,6 +144,7 @@ BAD = {
     "negative budget": (dict(extra_body={"max_think": -1}), "max_think"),
     "min_think > max_think": (dict(extra_body={"min_think": 9, "max_think": 4}), "min_think"),
     "budget not an integer": (dict(extra_body={"num_wait": "two"}), "num_wait"),
+    "cap_str not a string": (dict(extra_body={"cap_str": 3}), "cap_str"),
     "a system message": (dict(messages=[{"role": "system", "content": "Be brief."},
                                         {"role": "user", "content": "Hi"}]), "messages"),
     "prompt longer than the context": (dict(messages=[{"role": "user", "content": "hello " * 9000}]), None),
