@@ -1,6 +1,6 @@
 """Plant one-line regressions, one at a time, and check that the test suite catches each.
 
-    python scripts/plant_regressions.py               # all of them, each with its tests (about 10 minutes on 2 cores)
+    python scripts/plant_regressions.py               # all of them, each with its tests (about 10 minutes on 2 idle cores)
     python scripts/plant_regressions.py "the cap"     # those whose name contains a string
     python scripts/plant_regressions.py --check       # only find each plant's line: which are stale (seconds)
 
