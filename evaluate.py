@@ -4,7 +4,9 @@ s1 ("Simple test-time scaling", arXiv 2501.19393) evaluates a model at several t
 plots accuracy against the average number of thinking tokens (its Figure 1). Over the sweep's points
 (a = average thinking tokens, f(a) = accuracy) it defines three metrics (§3.2):
 
-- Control:     the share of points whose a lies inside the budget [a_min, a_max] that was asked for;
+- Control:     the share of points whose a lies inside the budget [a_min, a_max] that was asked for
+               (per setting, summary.json's within_budget is the share of generations whose thinking
+               stayed within [min_think, max_think]);
 - Scaling:     the average slope (f(b) - f(a)) / (b - a) over all pairs of points with b > a;
 - Performance: the best accuracy, max f(a).
 
@@ -33,6 +35,7 @@ from accelerate import PartialState
 from tqdm import tqdm
 
 import budget_force
+import decode_tree
 from grade import answers_match, extract_answer, majority_vote
 
 # -----------------------------------------------------------------------------
@@ -302,8 +305,9 @@ def question_seed(seed, question_id):
     return int.from_bytes(digest[:8], "little") >> 1  # below 2**63: any torch.Generator seed
 
 
-def missing_by_question(questions, settings, samples, done):
-    """{(setting index, sample) pairs not yet in samples.jsonl: [questions lacking exactly those]}."""
+def questions_by_missing(questions, settings, samples, done):
+    """{(setting index, sample) pairs not yet in samples.jsonl: [the questions lacking exactly those]},
+    so the questions that lack the same generations share decode trees."""
     groups = {}
     for q in questions:
         lacking = tuple((j, k) for j, s in enumerate(settings) for k in range(samples)
@@ -318,24 +322,23 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
     """Generate what is not `done` yet, appending one line per generation to out_path as soon as
     that generation finishes (a kill loses only unfinished ones). Returns the new rows.
 
-    Up to batch_size questions go through one decode tree (budget_force.budget_force_tree) under
+    Up to batch_size questions go through one decode tree (decode_tree.budget_force_tree) under
     all their missing settings at once: a prefix the settings share is decoded once. The tree
-    keeps its KV cache within cache_gb (None: budget_force.default_cache_bytes, measured once here,
+    keeps its KV cache within cache_gb (None: decode_tree.default_cache_bytes, measured once here,
     after the model is loaded) by running fewer settings or questions at once; the plan for the
     longest prompt is printed once.
     """
     new_rows = []
-    groups = missing_by_question(questions, settings, samples, set(done))
-    cache_bytes = budget_force.default_cache_bytes(model) if cache_gb is None else int(cache_gb * 2**30)
+    groups = questions_by_missing(questions, settings, samples, set(done))
+    cache_bytes = decode_tree.default_cache_bytes(model) if cache_gb is None else int(cache_gb * 2**30)
     if groups:  # every process plans (and refuses a row that cannot fit) before any work; one prints
         longest = max(len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
                       for q in questions)
-        forcers = [budget_force.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=max_answer, fmt=fmt)
-                   for s in settings]
-        plan = budget_force.plan_tree([f.max_new_tokens for f in forcers], longest, min(batch_size, len(questions)),
-                                      samples, budget_force.kv_bytes_per_token(model.config, model.dtype), cache_bytes)
+        tree_plan = decode_tree.plan_tree(
+            [budget_force.max_new_tokens(tokenizer, s["max_think"], max_answer, fmt) for s in settings], longest, min(batch_size, len(questions)),
+            samples, decode_tree.kv_bytes_per_token(model.config, model.dtype), cache_bytes)
         if progress:
-            print(plan.describe(settings), file=sys.stderr)
+            print(tree_plan.describe(settings), file=sys.stderr)
     fd = os.open(out_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         bar = tqdm(total=sum(len(lacking) * len(qs) for lacking, qs in groups.items()), desc="generating",
@@ -355,7 +358,7 @@ def run_sweep(model, tokenizer, questions, settings, out_path, *, samples=1, bat
                         append_line(fd, new_rows[-1])
                         bar.update(1)
 
-                budget_force.budget_force_tree(
+                decode_tree.budget_force_tree(
                     model, tokenizer, [q["question"] for q in batch], [settings[j] for j in indices],
                     samples=max(k for _, k in lacking) + 1, max_answer=max_answer, temperature=temperature,
                     fmt=fmt, seed=[question_seed(seed, q["id"]) for q in batch], cache_bytes=cache_bytes,
@@ -374,8 +377,8 @@ def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None, main
     (default: all of them; settings of --also sweeps get rows but stay out of the metrics).
 
     accuracy: share of questions answered correctly (with samples > 1: by majority vote over the
-    samples, the paper's parallel-scaling baseline). control: share of generations whose thinking
-    stayed within [min_think, max_think]. a_min / a_max default to the smallest min_think and the
+    samples, the paper's parallel-scaling baseline). within_budget: share of generations
+    whose thinking stayed within [min_think, max_think] (the paper's Control is over the points). a_min / a_max default to the smallest min_think and the
     largest max_think of the main sweep.
     """
     main = settings if main is None else main
@@ -395,7 +398,7 @@ def summarize(rows, questions, settings, samples=1, a_min=None, a_max=None, main
         row = {"setting": setting_name(s), **s, "n": len(questions),
                "accuracy": correct / len(questions),
                "avg_thinking_tokens": sum(g["thinking_tokens"] for g in gens) / len(gens),
-               "control": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"] for g in gens) / len(gens)}
+               "within_budget": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"] for g in gens) / len(gens)}
         if samples > 1:
             row["sample_accuracy"] = sum(g["correct"] for g in gens) / len(gens)
         table.append(row)
@@ -434,10 +437,10 @@ def plot_scaling(summary, path, title=""):
 
 def format_table(summary):
     width = max(40, *(len(r["setting"]) for r in summary["rows"]))
-    lines = [f"{'setting':<{width}} {'n':>5} {'accuracy':>9} {'avg think':>10} {'control':>8}"]
+    lines = [f"{'setting':<{width}} {'n':>5} {'accuracy':>9} {'avg think':>10} {'in budget':>9}"]
     for r in summary["rows"]:
         lines.append(f"{r['setting']:<{width}} {r['n']:>5} {100 * r['accuracy']:>8.1f}% "
-                     f"{r['avg_thinking_tokens']:>10.1f} {100 * r['control']:>7.1f}%")
+                     f"{r['avg_thinking_tokens']:>10.1f} {100 * r['within_budget']:>8.1f}%")
     m = summary["metrics"]
     scaling = "n/a (one point)" if m["scaling"] is None else f"{m['scaling']:.3g} accuracy/token"
     lines.append(f"Control {100 * m['control']:.1f}% (a in [{m['a_min']}, {m['a_max']}])  "
@@ -537,7 +540,7 @@ def check_args(args):
 
 
 # -----------------------------------------------------------------------------
-# 7. the run: prepare, generate (run_sweep: budget forcing), finish, save
+# 7. the run: questions and settings, generate (run_sweep: budget forcing), summarize, save
 
 def run_config(args):
     """What a rerun must share with the run it resumes (run.json)."""
@@ -545,62 +548,15 @@ def run_config(args):
                                           "temperature", "max_answer", "seed")}
 
 
-def prepare(args, config):
-    """Everything before generating, for any generator: check the flags, load the questions, list the
-    settings, prepare --out (run.json holds `config`: a rerun resumes only the same run) and find
-    this process's questions that still miss generations. Returns them in a dict."""
-    check_args(args)
-    questions, unanswered = drop_unanswered(load_questions(args.dataset, args.question_field, args.answer_field,
-                                                           args.seed, strict=args.strict))
-    total = len(questions) + len(unanswered)
-    questions = questions[:args.limit]
+def all_settings(args):
+    """(the main sweep's settings, every setting: the main sweep's, then each --also sweep's new ones),
+    one list so that one decode tree serves a batch of questions under all of them."""
     main = sweep_settings(args.max_think, args.num_wait, args.min_think, args.wait_str)
     settings = list(main)
-    for sweep in args.also_sweeps:  # one list of settings, so one decode tree per batch of questions
+    for sweep in args.also_sweeps:
         settings += [s for s in sweep_settings(sweep.max_think, sweep.num_wait, sweep.min_think, sweep.wait_str)
                      if s not in settings]
-    # One process, or one per device under `accelerate launch` / `torchrun`. Without a GPU the
-    # processes share the CPU and talk over gloo (cpu=True), which is also how the tests run it.
-    state = PartialState(cpu=not torch.cuda.is_available())
-    out_path = os.path.join(args.out, "samples.jsonl")
-    if state.is_main_process:
-        if unanswered:
-            print(f"note: skipped {len(unanswered)} of {total} records without an answer "
-                  f"({', '.join(unanswered[:10])}{', ...' if len(unanswered) > 10 else ''}); "
-                  "--strict refuses such a file", file=sys.stderr)
-        os.makedirs(args.out, exist_ok=True)
-        check_run_config(args.out, config)
-        drop_torn_tail(out_path)
-    state.wait_for_everyone()
-
-    # Every process takes its share of the questions and skips what an earlier run finished.
-    done = {sample_key(r) for r in read_samples(out_path)}
-    pending = [q for q in questions if any(sample_key({**q, **s, "sample": k}) not in done
-                                           for s in settings for k in range(args.samples))]
-    pending_ids = {q["id"] for q in pending}
-    with state.split_between_processes(questions) as mine:
-        todo = [q for q in mine if q["id"] in pending_ids]
-    return {"questions": questions, "unanswered": unanswered, "main": main, "settings": settings,
-            "state": state, "out_path": out_path, "done": done, "pending": pending, "todo": todo,
-            "format": args.format}  # load_and_check replaces "auto" by the detected format
-
-
-def load_and_check(args, plan):
-    """Load the model onto this process's device, settle the format (--format auto: detected from the
-    tokenizer, said once; stored in plan["format"]) and check that every pending question fits the
-    model's context under every setting (budget_force.check_context). Every pending question, not
-    only this process's share: all processes refuse alike, before any generation, and not hours in
-    at the batch that holds the longest prompt. Returns (model, tokenizer)."""
-    model, tokenizer = budget_force.load_model(args.model)
-    model.to(plan["state"].device)
-    fmt = plan["format"] = budget_force.resolve_format(args.format, tokenizer, say=plan["state"].is_main_process)
-    budget_force.check_context(
-        model, tokenizer,
-        [len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
-         for q in plan["pending"]],
-        [budget_force.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=args.max_answer, fmt=fmt)
-         for s in plan["settings"]])
-    return model, tokenizer
+    return main, settings
 
 
 def samples_format(rows, fmt):
@@ -612,22 +568,6 @@ def samples_format(rows, fmt):
     return found.pop() if len(found) == 1 else fmt
 
 
-def finish(args, plan):
-    """After generating: wait for every process, then summarize samples.jsonl on the main process
-    (every process appended to it, so it reads it back whole). Returns the summary; None on the others."""
-    plan["state"].wait_for_everyone()
-    if not plan["state"].is_main_process:
-        return None
-    rows = read_samples(plan["out_path"])
-    summary = summarize(rows, plan["questions"], plan["settings"], args.samples, args.a_min, args.a_max, plan["main"])
-    summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
-                         "samples": args.samples, "temperature": args.temperature,
-                         "format": samples_format(rows, plan["format"])}
-    unanswered = plan["unanswered"]
-    summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
-    return summary
-
-
 def save(args, summary):
     """summary.json and scaling.png in --out, and the table on stdout."""
     with open(os.path.join(args.out, "summary.json"), "w") as f:
@@ -637,25 +577,70 @@ def save(args, summary):
     print(f"wrote {os.path.join(args.out, 'samples.jsonl')}, summary.json and scaling.png in {args.out}")
 
 
-def evaluate(args):
-    """The whole run with budget forcing; returns the summary (on the main process; None on the others)."""
-    plan = prepare(args, run_config(args))
-    if plan["todo"]:  # a finished run reruns without loading the model
-        model, tokenizer = load_and_check(args, plan)
-        run_sweep(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
-                  batch_size=args.batch_size, temperature=args.temperature, fmt=plan["format"],
-                  max_answer=args.max_answer, seed=args.seed, done=plan["done"],
-                  progress=plan["state"].is_local_main_process, cache_gb=args.cache_gb)
-    summary = finish(args, plan)
-    if summary is not None:
-        save(args, summary)
-    return summary
+def evaluate(args, generate=run_sweep, config=None):
+    """The whole run: generate what samples.jsonl lacks, then the summary with the paper's metrics.
+    Returns (summary, questions) on the main process, (None, questions) on the others; saving is
+    the caller's. generate: run_sweep (budget forcing) or another generator with its signature
+    (demo/length_control.py's baselines); config: what else a rerun must share (run.json)."""
+    check_args(args)
+    questions, unanswered = drop_unanswered(load_questions(args.dataset, args.question_field, args.answer_field,
+                                                           args.seed, strict=args.strict))
+    total = len(questions) + len(unanswered)
+    questions = questions[:args.limit]
+    main_settings, settings = all_settings(args)
+    # One process, or one per device under `accelerate launch` / `torchrun`. Without a GPU the
+    # processes share the CPU and talk over gloo (cpu=True), which is also how the tests run it.
+    state = PartialState(cpu=not torch.cuda.is_available())
+    out_path = os.path.join(args.out, "samples.jsonl")
+    if state.is_main_process:
+        if unanswered:
+            print(f"note: skipped {len(unanswered)} of {total} records without an answer "
+                  f"({', '.join(unanswered[:10])}{', ...' if len(unanswered) > 10 else ''}); "
+                  "--strict refuses such a file", file=sys.stderr)
+        os.makedirs(args.out, exist_ok=True)
+        check_run_config(args.out, run_config(args) | (config or {}))  # a rerun resumes only the same run
+        drop_torn_tail(out_path)
+    state.wait_for_everyone()
+
+    # Every process takes its share of the questions and skips what an earlier run finished.
+    done = {sample_key(r) for r in read_samples(out_path)}
+    pending = [q for q in questions if any(sample_key({**q, **s, "sample": k}) not in done
+                                           for s in settings for k in range(args.samples))]
+    pending_ids = {q["id"] for q in pending}
+    with state.split_between_processes(questions) as mine:
+        todo = [q for q in mine if q["id"] in pending_ids]
+    fmt = args.format
+    if todo:  # a finished run reruns without loading the model
+        model, tokenizer = budget_force.load_model(args.model)
+        model.to(state.device)
+        fmt = budget_force.resolve_format(args.format, tokenizer, say=state.is_main_process)
+        # Every pending question must fit the model's context under every setting, checked by every
+        # process (not only for its share): all refuse alike, before any generation.
+        longest = max(len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
+                      for q in pending)
+        budget_force.check_context(model, tokenizer, longest, max(s["max_think"] for s in settings), args.max_answer, fmt)
+        generate(model, tokenizer, todo, settings, out_path, samples=args.samples, batch_size=args.batch_size,
+                 temperature=args.temperature, fmt=fmt, max_answer=args.max_answer, seed=args.seed, done=done,
+                 progress=state.is_local_main_process, cache_gb=args.cache_gb)
+
+    # Every process appended to samples.jsonl: the main one reads it back whole and summarizes it.
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None, questions
+    rows = read_samples(out_path)
+    summary = summarize(rows, questions, settings, args.samples, args.a_min, args.a_max, main_settings)
+    summary["config"] = {"dataset": args.dataset, "model": args.model or "embedded SmolLM2-135M-Instruct",
+                         "samples": args.samples, "temperature": args.temperature, "format": samples_format(rows, fmt)}
+    summary["unanswered"] = {"count": len(unanswered), "ids": unanswered}  # records skipped: no reference answer
+    return summary, questions
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        evaluate(args)
+        summary, _ = evaluate(args)
+        if summary is not None:
+            save(args, summary)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -64,8 +64,8 @@ def restart_baseline(model, tok, question, max_think, num_wait, max_answer):
     capped = thinking >= max_think
     if capped:
         completion += forcer.close_ids + forcer.final_answer_ids
-    elif stop_token == forcer.end_ids[0]:  # the model opened the delimiter itself
-        completion += forcer.end_ids
+    elif stop_token in forcer.openings:  # the model opened the delimiter itself: complete it
+        completion += [stop_token] + forcer.openings[stop_token][1]
     else:
         completion += forcer.close_ids
     ids = torch.tensor([prompt_ids + completion])

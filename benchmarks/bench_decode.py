@@ -25,6 +25,7 @@ from transformers import DynamicCache
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import budget_force  # noqa: E402
+import decode_tree  # noqa: E402
 import evaluate  # noqa: E402
 
 GREEDY = ([{"max_think": m} for m in (8, 16, 32, 64, 128, 256)]
@@ -44,17 +45,17 @@ def multinomial_pick(scores, temperature, generator, order=None):
 
 
 def run(way, model, tokenizer, questions, settings, samples, temperature):
-    ours = (budget_force.growing_cache, budget_force.pick)
+    ours = (decode_tree.growing_cache, decode_tree.pick)
     if way == "default":
-        budget_force.growing_cache = lambda model, max_length, max_rows=None: DynamicCache(config=model.config)
-        budget_force.pick = multinomial_pick
+        decode_tree.growing_cache = lambda model, max_length, max_rows=None: DynamicCache(config=model.config)
+        decode_tree.pick = multinomial_pick
     try:
         start = time.perf_counter()  # as evaluate.py runs them: up to 64 questions per tree, 8 GiB of cache
-        results = budget_force.budget_force_tree(model, tokenizer, questions, settings, samples=samples, max_answer=16,
+        results = decode_tree.budget_force_tree(model, tokenizer, questions, settings, samples=samples, max_answer=16,
                                                  temperature=temperature, seed=0, cache_bytes=8 * 2**30)
         return time.perf_counter() - start, results
     finally:
-        budget_force.growing_cache, budget_force.pick = ours
+        decode_tree.growing_cache, decode_tree.pick = ours
 
 
 def main():

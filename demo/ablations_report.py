@@ -46,10 +46,16 @@ def read_json(path):
         return json.load(f)
 
 
+def within_budget(row):
+    """A summary row's share of generations within [min_think, max_think] (summaries written before
+    evaluate.py named it within_budget call it control)."""
+    return row["within_budget"] if "within_budget" in row else row["control"]
+
+
 def curve(summary):
-    """[(max_think, accuracy, avg thinking tokens, control, avg tries or None)] of an evaluate.py summary."""
+    """[(max_think, accuracy, avg thinking tokens, within budget, avg tries or None)] of an evaluate.py summary."""
     return [{"max_think": r["max_think"], "accuracy": r["accuracy"], "avg_thinking_tokens": r["avg_thinking_tokens"],
-             "control": r["control"], "avg_tries": r.get("avg_tries")} for r in summary["rows"]]
+             "within_budget": within_budget(r), "avg_tries": r.get("avg_tries")} for r in summary["rows"]]
 
 
 def paired_bootstrap(arm, ref, resamples=10000, seed=0):
@@ -305,7 +311,7 @@ def length_control(run, demo):
                            "average_within_own_budget": sum(r["avg_thinking_tokens"] <= r["max_think"]
                                                             for r in summary["rows"]) / len(summary["rows"]),
                            # the share of generations within their budget, over every budget of the sweep
-                           "within_budget": sum(r["control"] for r in summary["rows"]) / len(summary["rows"])}
+                           "within_budget": sum(map(within_budget, summary["rows"])) / len(summary["rows"])}
     return out
 
 
@@ -466,7 +472,7 @@ def format_report(results):
                    "per budget: accuracy / avg thinking tokens / within budget [/ draws]")
         for method, r in lc.items():
             scaling = "n/a" if r["scaling"] is None else f"{100 * r['scaling']:.2f}"
-            per = "; ".join(f"{p['max_think']}: {pct(p['accuracy'])} / {p['avg_thinking_tokens']:.0f} / {pct(p['control'])}"
+            per = "; ".join(f"{p['max_think']}: {pct(p['accuracy'])} / {p['avg_thinking_tokens']:.0f} / {pct(p['within_budget'])}"
                             + (f" / {p['avg_tries']:.1f}" if p["avg_tries"] else "") for p in r["curve"])
             out.append(f"  {method:<31} {pct(r['control']):>7} {pct(r['average_within_own_budget']):>8} "
                        f"{pct(r['within_budget']):>9} {scaling:>8} "

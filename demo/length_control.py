@@ -12,6 +12,7 @@ summary.json, the paper's metrics) and one of:
     python demo/length_control.py --model runs/demo/train --dataset runs/demo/data/eval.jsonl \\
         --max-think 16 32 64 128 --temperature 0.7 --rejection-tries 4 --out runs/ablations/control-rejection
 """
+import functools
 import os
 import sys
 
@@ -19,6 +20,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repo root
 import budget_force  # noqa: E402
+import decode_tree  # noqa: E402
 import evaluate  # noqa: E402  (data, resume, grading and metrics exactly as for budget forcing)
 
 # Token-conditional control: the prompt states the budget and nothing is forced. A model learns
@@ -36,7 +38,7 @@ def rejection_sample(model, tokenizer, questions, budgets, *, tries, temperature
     budget (the model closed it itself within the budget's tokens), at most `tries` times.
 
     A draw serves every budget still open for its question: one decode tree per attempt
-    (budget_force.budget_force_tree) runs each pending question under all its open budgets, each
+    (decode_tree.budget_force_tree) runs each pending question under all its open budgets, each
     stopped one token past its budget, where it can no longer be accepted. Until that stop the
     budgets share the draw's tokens, so a draw of 40 thinking tokens is the one accepted at 64 and
     at 128 if it comes first there, and rejected draws cost at most one token past the largest
@@ -51,7 +53,7 @@ def rejection_sample(model, tokenizer, questions, budgets, *, tries, temperature
         rows = [i for i in range(len(questions)) if pending[i]]
         if not rows:
             break
-        drawn = budget_force.budget_force_tree(model, tokenizer, [questions[i] for i in rows], settings,
+        drawn = decode_tree.budget_force_tree(model, tokenizer, [questions[i] for i in rows], settings,
                                                temperature=temperature, seed=seed + 1000 * attempt,
                                                only=[pending[i] for i in rows], **kwargs)
         for i, per_budget in zip(rows, drawn):
@@ -144,28 +146,21 @@ def add_tries(summary, samples, questions, n_samples=1):
 
 
 def run(args):
-    """evaluate.evaluate with a baseline in place of budget forcing: the same questions, resume,
-    summary.json and metrics (evaluate.prepare, finish and save around run_baseline). Returns the
-    summary (None on processes other than the main one)."""
+    """evaluate.evaluate with a baseline (run_baseline) in place of budget forcing: the same questions,
+    resume, summary.json and metrics. Returns the summary (None on processes other than the main one)."""
     if args.rejection_tries:
         name, config = f"rejection sampling, <= {args.rejection_tries} tries", {"rejection_tries": args.rejection_tries}
     else:
         name = f"conditional: budget stated in the prompt, nothing forced (cut at {args.budget_in_prompt})"
         config = {"budget_in_prompt": args.budget_in_prompt}
-    plan = evaluate.prepare(args, evaluate.run_config(args) | config)
-    if plan["todo"]:
-        model, tokenizer = evaluate.load_and_check(args, plan)
-        run_baseline(model, tokenizer, plan["todo"], plan["settings"], plan["out_path"], samples=args.samples,
-                     batch_size=args.batch_size, temperature=args.temperature, fmt=plan["format"],
-                     max_answer=args.max_answer, seed=args.seed, done=plan["done"],
-                     progress=plan["state"].is_local_main_process, rejection_tries=args.rejection_tries,
-                     budget_in_prompt=args.budget_in_prompt, cache_gb=args.cache_gb)
-    summary = evaluate.finish(args, plan)
+    generate = functools.partial(run_baseline, rejection_tries=args.rejection_tries,
+                                 budget_in_prompt=args.budget_in_prompt)
+    summary, questions = evaluate.evaluate(args, generate, config)
     if summary is None:
         return None
     summary["config"]["length_control"] = name
     if args.rejection_tries:
-        add_tries(summary, evaluate.read_samples(plan["out_path"]), plan["questions"], args.samples)
+        add_tries(summary, evaluate.read_samples(os.path.join(args.out, "samples.jsonl")), questions, args.samples)
     evaluate.save(args, summary)
     if args.rejection_tries:
         print("average tries: " + ", ".join(f"{r['max_think']}: {r['avg_tries']:.2f}" for r in summary["rows"]))

@@ -5,6 +5,7 @@ Tests use only the public surface: BudgetForcer's constructor and __call__(input
 model.generate with the processor. Never the forcer's internal state.
 """
 import json
+import os
 import random
 import subprocess
 import sys
@@ -14,8 +15,9 @@ import torch
 from transformers import LogitsProcessorList
 
 import budget_force as bf
+import decode_tree as dt
 
-ROOT = bf.os.path.dirname(bf.os.path.abspath(bf.__file__))
+ROOT = os.path.dirname(os.path.abspath(bf.__file__))
 QUESTIONS = ["How many r in raspberry?", "What is 12 + 35?", "Name a prime number larger than 10.",
              "Is 91 a prime number? Think step by step."]
 CLOSE = "\n<|im_start|>answer\n"      # the forced end of thinking (s1 format)
@@ -320,7 +322,7 @@ def test_control_fuzzed(smol):
 def generate_with(model, tok, prompts, **kwargs):
     """Stock generate() with a fresh BudgetForcer: the completion tokens per row (padding included)."""
     forcer = bf.BudgetForcer(tok, model=model, **kwargs)
-    prompt_ids, mask = bf.left_pad([bf.encode(tok, p) for p in prompts], tok.pad_token_id)
+    prompt_ids, mask = dt.left_pad([bf.encode(tok, p) for p in prompts], tok.pad_token_id)
     # Enough steps for any row: thinking, the longest close, the answer.
     max_new = kwargs["max_think"] + 8 + kwargs.get("max_answer", 512)
     out = model.generate(prompt_ids, attention_mask=mask, logits_processor=LogitsProcessorList([forcer]),
@@ -415,14 +417,14 @@ def test_forced_mask_tells_a_delimiter_the_model_opened_from_a_forced_one(smol_t
     from conftest import tiny_llama
 
     tok = smol_tokenizer
-    _, think_end = bf.delimiters(fmt)
+    think_end = bf.FORMATS[fmt]["think_end"]
     # the delimiter as training tokenized it, followed by the answer (r1's final "\n\n" splits)
     end_ids, word = bf.encode_followed(tok, think_end), bf.encode(tok, " so")[0]
     cases = {"opens the delimiter": end_ids[0], "ends its turn": tok.eos_token_id, "thinks on": word}
     for what, token in cases.items():
         model = tiny_llama(tok, [token])
         [r] = bf.budget_force(model, tok, ["What is 2+2?"], max_think=4, max_answer=5, fmt=fmt)
-        assert bf.budget_force_tree(model, tok, ["What is 2+2?"], [{"max_think": 4}], max_answer=5,
+        assert dt.budget_force_tree(model, tok, ["What is 2+2?"], [{"max_think": 4}], max_answer=5,
                                     fmt=fmt)[0][0][0] == r
         n = r["thinking_tokens"]
         assert len(r["forced_mask"]) == len(r["completion_ids"])
@@ -498,3 +500,59 @@ def test_cli_streams(smol_dir, capsys):
              "--json"])
     text = json.loads(capsys.readouterr().out)["text"]
     assert text.replace("<|im_end|>", "").strip() in out
+
+
+# -----------------------------------------------------------------------------
+# the file people copy: public transformers names only, and nothing of the sweep engine
+
+def test_budget_force_imports_only_top_level_transformers_names_and_not_the_sweep_engine():
+    """budget_force.py runs copied alone under transformers 4.57 to 5.x (scripts/check_transformers.sh):
+    it may import only names transformers exports at its top level (no transformers.cache_utils,
+    whose classes change between releases), and no module of this repository."""
+    import ast
+    import transformers
+
+    tree = ast.parse(open(bf.__file__).read())
+    imported = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                imported[alias.name] = None
+        elif isinstance(node, ast.ImportFrom):
+            imported.setdefault(node.module, []).extend(a.name for a in node.names)
+    assert [m for m in imported if m.startswith("transformers")] == ["transformers"], imported
+    assert imported["transformers"] and all(hasattr(transformers, name) for name in imported["transformers"])
+    ours = {os.path.splitext(f)[0] for f in os.listdir(ROOT) if f.endswith(".py")}
+    assert not ours & {m.split(".")[0] for m in imported}, imported
+    # Importing it loads nothing of the decode tree (a fresh interpreter: this one has it loaded).
+    code = "import sys, budget_force; print('decode_tree' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_on_token_reports_every_appended_token_in_order_with_its_phase(smol_tokenizer):
+    """on_token(row, token, phase) is the streaming hook serve.py builds on: every token a row
+    appends, in order, as it is decided, and nothing after a row finished; phase "think" for
+    thinking (forced Wait tokens included), "close" for the end-of-thinking delimiter, "answer"
+    for everything after it. Rows: one capped mid-thought (close + "Final Answer:" forced), one
+    that gets a Wait before its own delimiter (a tiny Llama that always tries to end its turn)."""
+    from conftest import tiny_llama
+
+    tok = smol_tokenizer
+    word = bf.encode(tok, " so")[0]
+    close = bf.encode_followed(tok, "\n" + bf.FORMATS["s1"]["think_end"])
+    for token, max_think, num_wait in ((word, 3, 0), (tok.eos_token_id, 8, 1)):
+        model = tiny_llama(tok, [token])
+        seen = []
+        [r] = bf.budget_force(model, tok, ["What is 2+2?"], max_think=max_think, num_wait=num_wait, max_answer=6,
+                              on_token=lambda row, t, phase: seen.append((row, t, phase)))
+        assert [t for _, t, _ in seen] == r["completion_ids"] and {row for row, _, _ in seen} == {0}
+        phases = [p for _, _, p in seen]
+        n = r["thinking_tokens"]
+        assert phases == ["think"] * n + ["close"] * len(close) + ["answer"] * r["answer_tokens"], (phases, r["text"])
+        assert r["completion_ids"][n:n + len(close)] == close
+        if token == word:  # the cap: "Final Answer:" is the first answer text
+            assert n == 3 and r["forced_stop"] and r["text"][len(" so" * 3):].startswith(
+                "\n<|im_start|>answer\nFinal Answer:")
+        else:  # the Wait replaced the end of turn and counts as thinking
+            assert r["waits"] == 1 and r["thinking"] == "Wait" and not r["forced_stop"]

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import budget_force as bf
+import decode_tree as dt
 from conftest import tiny_llama, truncated_tokenizer
 
 QUESTIONS = ["What is 17*23?", "Name three colors.", "What is 2+2? Answer briefly.",
@@ -39,7 +40,7 @@ SETTINGS = [
 def test_tree_equals_separate_runs_under_greedy(smol, one_thread):
     model, tokenizer = smol
     finished = []
-    tree = bf.budget_force_tree(model, tokenizer, QUESTIONS, SETTINGS, max_answer=5,
+    tree = dt.budget_force_tree(model, tokenizer, QUESTIONS, SETTINGS, max_answer=5,
                                 on_result=lambda i, j, k, r: finished.append((i, j, k)))
     for j, setting in enumerate(SETTINGS):
         separate = bf.budget_force(model, tokenizer, QUESTIONS, max_answer=5, **setting)
@@ -73,7 +74,7 @@ def test_finished_rows_are_reported_at_once(smol, one_thread):
     """A setting's result arrives when it finishes, before the longer settings are done."""
     model, tokenizer = smol
     order = []
-    bf.budget_force_tree(model, tokenizer, QUESTIONS[:2], [{"max_think": 0}, {"max_think": 10, "min_think": 10}],
+    dt.budget_force_tree(model, tokenizer, QUESTIONS[:2], [{"max_think": 0}, {"max_think": 10, "min_think": 10}],
                          max_answer=3, on_result=lambda i, j, k, r: order.append(j))
     assert order[:2] == [0, 0] and order[2:] == [1, 1]
 
@@ -89,10 +90,10 @@ def test_only_runs_each_question_under_its_own_settings(smol, one_thread):
     the others are not run (None), and a question with none is not decoded at all."""
     model, tokenizer = smol
     settings = SETTINGS[:5]
-    whole = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4)
+    whole = dt.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4)
     only = [[1, 3], [], [4, 0, 2]]
     finished = []
-    part = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, only=only,
+    part = dt.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, only=only,
                                 on_result=lambda i, j, k, r: finished.append((i, j)))
     for i, wanted in enumerate(only):
         for j in range(len(settings)):
@@ -109,24 +110,24 @@ def test_memory_budget_splits_the_batch_then_the_settings_or_refuses_one_row(smo
     separate = [bf.budget_force(model, tokenizer, QUESTIONS[:3], max_answer=4, **s) for s in settings]
     prompt = max(len(bf.encode(tokenizer, bf.build_prompt(tokenizer, q))) for q in QUESTIONS[:3])
     new_tokens = [bf.BudgetForcer(tokenizer, max_think=s["max_think"], max_answer=4).max_new_tokens for s in settings]
-    per_token = bf.kv_bytes_per_token(model.config, model.dtype)
-    one_question = bf.tree_cache_bytes(model, 1, len(settings), prompt + max(new_tokens))
+    per_token = dt.kv_bytes_per_token(model.config, model.dtype)
     one_row = (prompt + max(new_tokens)) * per_token
+    one_question = len(settings) * one_row  # the worst case: forked into one row per setting, each at full length
     by_length = sorted(range(len(settings)), key=lambda j: -new_tokens[j])
     for budget, groups in ((one_question, [list(range(4))]),                        # every setting, a question a tree
                            (2 * one_row, [sorted(by_length[:2]), sorted(by_length[2:])]),  # two by two, longest first
                            (one_row, [[j] for j in by_length])):                     # one setting a tree
-        plan = bf.plan_tree(new_tokens, prompt, 3, 1, per_token, budget)
+        plan = dt.plan_tree(new_tokens, prompt, 3, 1, per_token, budget)
         assert plan.groups == groups and plan.per_tree == [1] * len(groups)
         assert all(size <= budget for size in plan.bytes_per_question)
-        tree = bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=budget)
+        tree = dt.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=budget)
         for j in range(len(settings)):
             for i in range(3):
                 assert no_forks(tree[i][j][0]) == no_forks(separate[j][i]), (budget, i, settings[j])
     with pytest.raises(ValueError, match=rf"one row of {prompt + max(new_tokens)} tokens \(a prompt of {prompt} \+ "
                                          rf"{max(new_tokens)} new\) takes .* GiB of KV cache at {per_token} bytes per "
                                          r"token, over the budget of"):
-        bf.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=one_row - 1)
+        dt.budget_force_tree(model, tokenizer, QUESTIONS[:3], settings, max_answer=4, cache_bytes=one_row - 1)
 
 
 def outcome_counts(results):
@@ -182,7 +183,7 @@ def test_sampling_keeps_each_settings_distribution(tiny_sampler, one_thread):
     model, tokenizer = tiny_sampler
     question, n = "Name a color.", 400
     settings = [{"max_think": 3, "min_think": 2, "wait_str": ""}, {"max_think": 4, "num_wait": 1}, {"max_think": 2}]
-    tree = bf.budget_force_tree(model, tokenizer, [question], settings, samples=n, max_answer=2,
+    tree = dt.budget_force_tree(model, tokenizer, [question], settings, samples=n, max_answer=2,
                                 temperature=0.5, seed=1)[0]
     for j, setting in enumerate(settings):
         separate = bf.budget_force(model, tokenizer, [question] * n, max_answer=2, temperature=0.5, seed=2, **setting)
@@ -213,7 +214,7 @@ def apply_moves(rows_before, rows, dst, src):
     [0, 1, 2, 3], [1, 3], [0, 0, 0, 1, 2, 2], [2, 2, 3], [3], [0, 1, 1, 1, 1, 1, 1, 1, 3], []])
 def test_place_rows_gives_every_branch_its_parents_cache_and_moves_only_what_must(parents):
     slots = [2, 0, 3, 1]  # old branch b's cache row, after earlier steps moved rows around
-    new, dst, src = bf.place_rows(parents, slots)
+    new, dst, src = dt.place_rows(parents, slots)
     cache = apply_moves([f"branch {b}" for b in sorted(range(4), key=lambda b: slots[b])], len(parents), dst, src)
     assert sorted(new) == list(range(len(parents)))  # the rows in use are exactly the first len(parents)
     assert [cache[new[r]] for r in range(len(parents))] == [f"branch {p}" for p in parents]
@@ -227,13 +228,13 @@ def test_growing_layer_moves_rows_like_a_full_reindex():
     """move_rows (copy only the rows that move) leaves the cache a full batch_select_indices would,
     through forks past the buffer's rows, holes and writes that grow the buffer in length."""
     torch.manual_seed(0)
-    in_place, reindexed = bf.GrowingLayer(max_length=64, max_rows=16), bf.GrowingLayer(max_length=64)
+    in_place, reindexed = dt.GrowingLayer(max_length=64, max_rows=16), dt.GrowingLayer(max_length=64)
     k, v = torch.randn(4, 2, 5, 3), torch.randn(4, 2, 5, 3)
     for layer in (in_place, reindexed):
         layer.update(k, v)
     slots = list(range(4))
     for parents in ([0, 0, 1, 2, 3, 3], [5, 4, 3, 3, 3, 3, 2, 0], [1, 6], [0, 0, 1, 1, 1]):
-        new, dst, src = bf.place_rows(parents, slots)
+        new, dst, src = dt.place_rows(parents, slots)
         index = list(range(len(parents)))
         for d, s in zip(dst, src):
             index[d] = s
@@ -253,8 +254,8 @@ def test_pick_with_an_order_draws_as_the_ordered_rows_would():
     scores = torch.randn(6, 50)
     order = [3, 0, 5, 1, 4, 2]
     for temperature in (0.0, 0.8):
-        ordered = bf.pick(scores[order], temperature, torch.Generator().manual_seed(1))
-        permuted = bf.pick(scores, temperature, torch.Generator().manual_seed(1), order)
+        ordered = dt.pick(scores[order], temperature, torch.Generator().manual_seed(1))
+        permuted = dt.pick(scores, temperature, torch.Generator().manual_seed(1), order)
         assert permuted == ordered
 
 
@@ -283,7 +284,7 @@ def test_settings_share_rows_until_their_tokens_differ(smol, monkeypatch, one_th
     model, tokenizer = smol
     calls = record_forward(monkeypatch, model)
     samples = 2
-    tree = bf.budget_force_tree(model, tokenizer, QUESTIONS[:2], SETTINGS, samples=samples, max_answer=3)
+    tree = dt.budget_force_tree(model, tokenizer, QUESTIONS[:2], SETTINGS, samples=samples, max_answer=3)
     assert calls[0] == 2  # one prefill row per question
     results = [(i, k, r["completion_ids"]) for i, row in enumerate(tree) for per in row for k, r in enumerate(per)]
     expected = [len({(i, k, tuple(ids[:t + 1])) for i, k, ids in results if len(ids) > t + 1})
@@ -307,7 +308,7 @@ def cache_bytes_per_token(model):
 def test_memory_bound_holds_for_several_samples_and_splits_without_changing_draws(tiny_sampler, monkeypatch,
                                                                                    one_thread):
     """cache_bytes for two questions' worst case (every root forked into one row per setting at
-    full length), with the bytes per token counted from a real cache, not from tree_cache_bytes:
+    full length), with the bytes per token counted from a real cache, not from kv_bytes_per_token:
     five questions x 3 samples x 4 settings run as trees of 2, 2 and 1 questions, the cache's
     buffers never hold more than the bound, and with a seed per question (sampling) every question
     gets the very samples it gets in one unbounded tree. (The tiny Llama: its draws are between a
@@ -315,16 +316,16 @@ def test_memory_bound_holds_for_several_samples_and_splits_without_changing_draw
     over SmolLM2's 49K ids it can.)"""
     model, tokenizer = tiny_sampler
     per_token = cache_bytes_per_token(model)
-    assert bf.kv_bytes_per_token(model.config, model.dtype) == per_token
+    assert dt.kv_bytes_per_token(model.config, model.dtype) == per_token
     settings, samples, max_answer = SETTINGS[1:5], 3, 3
     longest = max(len(bf.encode(tokenizer, bf.build_prompt(tokenizer, q))) for q in QUESTIONS)
     longest += max(bf.BudgetForcer(tokenizer, max_answer=max_answer, **s).max_new_tokens for s in settings)
     bound = 2 * samples * len(settings) * longest * per_token
     kwargs = dict(samples=samples, max_answer=max_answer, temperature=1.0, seed=[5, 6, 7, 8, 9])
-    whole = bf.budget_force_tree(model, tokenizer, QUESTIONS, settings, **kwargs)
+    whole = dt.budget_force_tree(model, tokenizer, QUESTIONS, settings, **kwargs)
 
     trees, caches, peak = [], [], [0]
-    decode_tree, growing_cache, forward = bf.decode_tree, bf.growing_cache, model.forward
+    decode_tree, growing_cache, forward = dt.decode_tree, dt.growing_cache, model.forward
 
     def counting_tree(model, prompt_ids, *args):
         trees.append(len(prompt_ids))
@@ -343,7 +344,7 @@ def test_memory_bound_holds_for_several_samples_and_splits_without_changing_draw
     monkeypatch.setattr(bf, "decode_tree", counting_tree)
     monkeypatch.setattr(bf, "growing_cache", kept_cache)
     monkeypatch.setattr(model, "forward", measuring)
-    split = bf.budget_force_tree(model, tokenizer, QUESTIONS, settings, cache_bytes=bound, **kwargs)
+    split = dt.budget_force_tree(model, tokenizer, QUESTIONS, settings, cache_bytes=bound, **kwargs)
     assert trees == [2, 2, 1]
     assert bound // 4 < peak[0] <= bound  # the buffers came near the bound, and stayed under it
     assert split == whole
@@ -357,17 +358,17 @@ def test_several_questions_and_samples_each_get_their_own_rows(smol, tiny_sample
     so no sample came from another question's rows, and a question's samples are not all alike."""
     model, tokenizer = smol
     questions, settings = QUESTIONS[:3], SETTINGS[1:4]
-    greedy = bf.budget_force_tree(model, tokenizer, questions, settings, samples=3, max_answer=3)
+    greedy = dt.budget_force_tree(model, tokenizer, questions, settings, samples=3, max_answer=3)
     for j, setting in enumerate(settings):
         separate = bf.budget_force(model, tokenizer, questions, max_answer=3, **setting)
         for i in range(len(questions)):
             assert [no_forks(r) for r in greedy[i][j]] == [no_forks(separate[i])] * 3, (i, j)
     model, tokenizer = tiny_sampler
     seeds = [21, 22, 23]
-    sampled = bf.budget_force_tree(model, tokenizer, questions, settings, samples=3, max_answer=3,
+    sampled = dt.budget_force_tree(model, tokenizer, questions, settings, samples=3, max_answer=3,
                                    temperature=1.0, seed=seeds)
     for i, question in enumerate(questions):
-        alone = bf.budget_force_tree(model, tokenizer, [question], settings, samples=3, max_answer=3,
+        alone = dt.budget_force_tree(model, tokenizer, [question], settings, samples=3, max_answer=3,
                                      temperature=1.0, seed=[seeds[i]])[0]
         assert sampled[i] == alone, i
         assert all(r["prompt"] == bf.build_prompt(tokenizer, question) for per in alone for r in per)
@@ -379,7 +380,7 @@ def test_r1_format_in_the_tree_equals_separate_runs(smol, one_thread):
     budget_force run, the cap closing with </think> then "Final Answer:"."""
     model, tokenizer = smol
     settings = [{"max_think": 3}, {"max_think": 6, "min_think": 6}, {"max_think": 8, "num_wait": 1}]
-    tree = bf.budget_force_tree(model, tokenizer, QUESTIONS[:2], settings, max_answer=4, fmt="r1")
+    tree = dt.budget_force_tree(model, tokenizer, QUESTIONS[:2], settings, max_answer=4, fmt="r1")
     for j, setting in enumerate(settings):
         separate = bf.budget_force(model, tokenizer, QUESTIONS[:2], max_answer=4, fmt="r1", **setting)
         for i in range(2):
@@ -447,7 +448,7 @@ def test_forced_spans_and_forks_on_scripted_scores(smol):
         [("delimiter", 2, 2 + close, "\n<|im_start|>answer\n"), ("answer_cap", 10, 11, "<|im_end|>")],
     ]
     expected_forks = [[(2, [1, 2]), (6, [3])], [(2, [0, 2, 3])], [(2, [0, 1, 3])], [(2, [1, 2]), (6, [0])]]
-    tree = bf.budget_force_tree(model, tok, ["Say so."], settings, max_answer=5)[0]
+    tree = dt.budget_force_tree(model, tok, ["Say so."], settings, max_answer=5)[0]
     for j, setting in enumerate(settings):
         separate = bf.budget_force(model, tok, ["Say so."], max_answer=5, **setting)[0]
         r = tree[j][0]

@@ -463,7 +463,7 @@ def test_length_control_compares_budget_forcing_at_the_other_methods_budgets(tmp
 
     def summary(points, a_max=256):  # (budget, accuracy, avg thinking tokens[, forced Waits])
         return {"rows": [{"max_think": p[0], "num_wait": p[3] if len(p) > 3 else 0, "n": 60, "accuracy": p[1],
-                          "avg_thinking_tokens": p[2], "control": 1.0} for p in points],
+                          "avg_thinking_tokens": p[2], "within_budget": 1.0} for p in points],
                 "metrics": {"control": 1.0, "scaling": 99.0, "performance": 0.9, "a_max": a_max}}
 
     def write(folder, data):

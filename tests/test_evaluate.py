@@ -290,8 +290,8 @@ def test_summarize_per_setting_and_majority_vote():
                              "thinking_tokens": tokens})
     summary = evaluate.summarize(rows, questions, settings, samples=3)
     first, second = summary["rows"]
-    assert first["accuracy"] == 0.5 and first["sample_accuracy"] == pytest.approx(3 / 6) and first["control"] == 1.0
-    assert second["accuracy"] == 1.0 and second["control"] == 0.0  # 25 thinking tokens > 20: out of budget
+    assert first["accuracy"] == 0.5 and first["sample_accuracy"] == pytest.approx(3 / 6) and first["within_budget"] == 1.0
+    assert second["accuracy"] == 1.0 and second["within_budget"] == 0.0  # 25 thinking tokens > 20: out of budget
     assert summary["metrics"]["scaling"] == pytest.approx((1.0 - 0.5) / (25 - 8))
     assert summary["metrics"]["control"] == 0.5  # a = 25 lies outside [a_min, a_max] = [0, 20]
     assert summary["metrics"]["performance"] == 1.0
@@ -305,7 +305,7 @@ def test_summarize_counts_thinking_below_min_think_as_out_of_budget():
     rows = [{**q, **s, "sample": 0, "extracted": q["gold"], "correct": True, "thinking_tokens": t}
             for s, tokens in zip(settings, ((4, 12), (30, 35))) for q, t in zip(questions, tokens)]
     summary = evaluate.summarize(rows, questions, settings)
-    assert [r["control"] for r in summary["rows"]] == [0.5, 1.0]  # 4 < min_think 10; 12, 30, 35 within
+    assert [r["within_budget"] for r in summary["rows"]] == [0.5, 1.0]  # 4 < min_think 10; 12, 30, 35 within
     m = summary["metrics"]
     assert (m["a_min"], m["a_max"]) == (10, 40)
     assert m["control"] == 0.5  # averages 8 (below a_min) and 32.5
@@ -438,7 +438,7 @@ def test_resume_after_kill_gives_every_sample_once(resumed_run):
     assert [r["setting"] for r in summary["rows"]] == ["max_think=4 num_wait=0 min_think=0",
                                                       "max_think=8 num_wait=0 min_think=0"]
     assert set(summary["metrics"]) >= {"control", "scaling", "performance"}
-    assert all(r["control"] == 1.0 and r["n"] == len(QUESTIONS) for r in summary["rows"])
+    assert all(r["within_budget"] == 1.0 and r["n"] == len(QUESTIONS) for r in summary["rows"])
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Performance" in second.stdout
     # A finished run reruns without generating anything and reports the same numbers.

@@ -15,6 +15,7 @@ import torch
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 import budget_force as bf
+import decode_tree as dt
 import evaluate
 from conftest import tiny_llama
 
@@ -36,7 +37,7 @@ def test_kv_bytes_per_token_is_what_the_cache_holds(model_class, config, dtype):
     with torch.no_grad():
         model(input_ids=torch.arange(tokens)[None] % 64, cache=cache, use_cache=True)
     held = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
-    assert held == tokens * bf.kv_bytes_per_token(model.config, model.dtype)
+    assert held == tokens * dt.kv_bytes_per_token(model.config, model.dtype)
 
 
 def test_default_budget_on_cuda_is_free_memory_after_loading_less_headroom(monkeypatch):
@@ -47,8 +48,8 @@ def test_default_budget_on_cuda_is_free_memory_after_loading_less_headroom(monke
     monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: 70 * gib)
     monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 65 * gib)
     on_gpu = types.SimpleNamespace(device=torch.device("cuda"))
-    assert bf.default_cache_bytes(on_gpu) == (14 + 5) * gib - bf.CUDA_HEADROOM
-    assert bf.default_cache_bytes(types.SimpleNamespace(device=torch.device("cpu"))) == bf.CPU_CACHE_BYTES
+    assert dt.default_cache_bytes(on_gpu) == (14 + 5) * gib - dt.CUDA_HEADROOM
+    assert dt.default_cache_bytes(types.SimpleNamespace(device=torch.device("cpu"))) == dt.CPU_CACHE_BYTES
 
 
 # -----------------------------------------------------------------------------
@@ -68,8 +69,7 @@ def test_context_check_refuses_before_any_generation(short_context):
     prompt = len(bf.encode(tokenizer, bf.build_prompt(tokenizer, "What is 2+2?")))
     closing = bf.BudgetForcer(tokenizer, max_think=0, max_answer=1).max_new_tokens - 1
     fits = 80 - prompt - closing - 4  # the largest max_think that fits with max_answer 4
-    forcer = bf.BudgetForcer(tokenizer, max_think=fits, max_answer=4)
-    bf.check_context(model, tokenizer, [prompt], [forcer])  # exactly the context: fits
+    bf.check_context(model, tokenizer, prompt, fits, 4, "auto")  # exactly the context: fits
     message = (rf"a prompt of {prompt} tokens \+ max_think {fits + 1} \+ {closing} for the end-of-thinking delimiter "
                rf"\+ max_answer 4 = 81 tokens, over the model's context of 80 \(max_position_embeddings\); the largest "
                rf"max_think that fits is {fits} \(nothing was generated\)")
@@ -77,11 +77,11 @@ def test_context_check_refuses_before_any_generation(short_context):
         bf.budget_force(model, tokenizer, ["What is 2+2?"], max_think=fits + 1, max_answer=4)
     finished = []
     with pytest.raises(ValueError, match=message):
-        bf.budget_force_tree(model, tokenizer, ["What is 2+2?"], [{"max_think": 2}, {"max_think": fits + 1, "num_wait": 1}],
+        dt.budget_force_tree(model, tokenizer, ["What is 2+2?"], [{"max_think": 2}, {"max_think": fits + 1, "num_wait": 1}],
                              max_answer=4, on_result=lambda *a: finished.append(a))
     assert finished == []  # refused before the short setting could finish
     # With Waits in the sweep the cap still bounds the row (forced Waits are thinking tokens): it runs.
-    tree = bf.budget_force_tree(model, tokenizer, ["What is 2+2?"], [{"max_think": fits, "num_wait": 3}], max_answer=4)
+    tree = dt.budget_force_tree(model, tokenizer, ["What is 2+2?"], [{"max_think": fits, "num_wait": 3}], max_answer=4)
     assert len(tree[0][0][0]["completion_ids"]) + prompt <= 80
 
 
@@ -146,9 +146,9 @@ def s1_sweeps():
 
 
 def test_s1_sweeps_fit_qwen25_32b_on_an_80gb_gpu():
-    per_token = bf.kv_bytes_per_token(QWEN25_32B, torch.bfloat16)
+    per_token = dt.kv_bytes_per_token(QWEN25_32B, torch.bfloat16)
     assert per_token == 256 * 2**10  # 64 layers x 8 KV heads x 128 x (K, V) x 2 bytes
-    budget = bf.cache_budget(GPU_BYTES - WEIGHT_BYTES)
+    budget = dt.cache_budget(GPU_BYTES - WEIGHT_BYTES)
     assert 11.9 * 2**30 < budget < 12 * 2**30
     context, source = bf.context_length(types.SimpleNamespace(config=QWEN25_32B))
     (caps, cap_settings), (waits, wait_settings) = s1_sweeps()
@@ -167,7 +167,7 @@ def test_s1_sweeps_fit_qwen25_32b_on_an_80gb_gpu():
     assert bf.context_overflow(longest + 1, cap, cap + CLOSING + 512, 512, context, source)
 
     def plan(args, settings, prompt):
-        return bf.plan_tree([s["max_think"] + CLOSING + args.max_answer for s in settings], prompt, args.batch_size,
+        return dt.plan_tree([s["max_think"] + CLOSING + args.max_answer for s in settings], prompt, args.batch_size,
                             args.samples, per_token, budget)
 
     # The caps: one tree of all five for prompts up to 1,096 tokens (11.85 GiB at 1,000), two

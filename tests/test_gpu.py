@@ -24,6 +24,7 @@ import pytest
 import torch
 
 import budget_force as bf
+import decode_tree as dt
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -198,7 +199,7 @@ def test_budget_force_on_cuda_bf16_and_matches_generate_in_float32(fsdp_run):
     results = bf.budget_force(model, tok, QUESTIONS[:3], **kwargs)
     check_control(results, 16, 8)
     forcer = bf.BudgetForcer(tok, model=model, **kwargs)
-    ids, mask = bf.left_pad([bf.encode(tok, r["prompt"]) for r in results], tok.pad_token_id)
+    ids, mask = dt.left_pad([bf.encode(tok, r["prompt"]) for r in results], tok.pad_token_id)
     out = model.generate(ids.cuda(), attention_mask=mask.cuda(), logits_processor=LogitsProcessorList([forcer]),
                          do_sample=False, max_new_tokens=forcer.max_new_tokens, pad_token_id=tok.pad_token_id)
     for i, r in enumerate(results):
@@ -216,5 +217,5 @@ def test_evaluate_cli_on_cuda(fsdp_run, tmp_path):
     assert r.returncode == 0, r.stderr[-4000:]
     summary = json.load(open(os.path.join(out, "summary.json")))
     assert [row["max_think"] for row in summary["rows"]] == [4, 16]
-    assert all(row["control"] == 1.0 for row in summary["rows"])
+    assert all(row["within_budget"] == 1.0 for row in summary["rows"])
     assert os.path.getsize(os.path.join(out, "scaling.png")) > 0

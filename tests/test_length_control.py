@@ -38,7 +38,7 @@ def test_rejection_sampling_redraws_only_what_does_not_fit(monkeypatch):
                         if j in o else [None] for j in range(len(settings))])
         return out
 
-    monkeypatch.setattr(length_control.budget_force, "budget_force_tree", fake_tree)
+    monkeypatch.setattr(length_control.decode_tree, "budget_force_tree", fake_tree)
     results, tries = length_control.rejection_sample(None, None, ["short", "medium", "long"], [8, 4], tries=4,
                                                      temperature=1.0, seed=7)
     assert tries == [[1, 1], [2, 3], [4, 4]]
@@ -126,7 +126,7 @@ def test_conditional_control_states_the_budget_and_forces_nothing(monkeypatch, t
     assert [r["max_think"] for r in rows] == [16, 32] and rows[0]["question"] == "What is 2 + 3?"
     summary = evaluate.summarize(rows, questions, settings)
     # 20 thinking tokens: over the stated 16, within the stated 32
-    assert [r["control"] for r in summary["rows"]] == [0.0, 1.0]
+    assert [r["within_budget"] for r in summary["rows"]] == [0.0, 1.0]
 
 
 @pytest.mark.parametrize("flags, message", [
