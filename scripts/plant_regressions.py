@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 REGRESSIONS = [
  ("DDP sync on the first micro-batch", "train.py", "sync = not is_ddp or k == len(mine) - 1", "sync = not is_ddp or k == 0", "tests/test_train.py"),
- ("KV bytes per token off by 2x", "budget_force.py", "return 2 * config.num_hidden_layers * kv_heads", "return config.num_hidden_layers * kv_heads", "tests/test_decode_tree.py tests/test_fit.py"),
+ ("KV bytes per token off by 2x", "decode_tree.py", "return 2 * config.num_hidden_layers * kv_heads", "return config.num_hidden_layers * kv_heads", "tests/test_decode_tree.py tests/test_fit.py"),
  ("wait_str dropped from a sample's key", "evaluate.py", 'row["min_think"], row.get("wait_str", "Wait"),', 'row["min_think"],', "tests/test_evaluate.py"),
  ("--also rows in the metrics", "evaluate.py", "for r, s in zip(table, settings) if s in main]", "for r, s in zip(table, settings)]", "tests/test_evaluate.py"),
  ("every question seeded alike", "evaluate.py", 'seed=[question_seed(seed, q["id"]) for q in batch]', "seed=[seed for q in batch]", "tests/test_evaluate.py"),
@@ -36,7 +36,7 @@ REGRESSIONS = [
  ("the cap one token late", "budget_force.py", "if row.thinking_tokens >= self.max_think:", "if row.thinking_tokens > self.max_think:", "tests/test_budget_force.py"),
  ("a hedge graded as a choice", "grade.py", "return letters.pop() if len(letters) == 1 else None", "return sorted(letters)[0] if letters else None", "tests/test_grading.py"),
  ("Control counts points outside the budget", "evaluate.py", "control = sum(a_min <= a <= a_max for a, _ in points)", "control = sum(a <= a_max for a, _ in points)", "tests/test_evaluate.py"),
- ("control of a generation ignores min_think", "evaluate.py", '"control": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"]', '"control": sum(g["thinking_tokens"] <= s["max_think"]', "tests/test_evaluate.py"),
+ ("within_budget of a setting ignores min_think", "evaluate.py", '"within_budget": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"]', '"within_budget": sum(g["thinking_tokens"] <= s["max_think"]', "tests/test_evaluate.py"),
  ("bootstrap percentiles 5-95", "demo/ablations_report.py", "[2.5, 97.5]", "[5, 95]", "tests/test_demo.py -k bootstrap"),
 ]
 REGRESSIONS += [
