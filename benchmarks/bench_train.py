@@ -2,7 +2,7 @@
 Where a training step's time goes on this CPU, and how close it gets to the CPU's float32 matmul peak.
 
 It runs the demo's first global batches (curated s1k.jsonl, the base model, --batch-size 8,
---block-size 512) through train.py's own pieces (collate, micro_step_loss, AdamW), three ways,
+--block-size 512) through train.py's own pieces (micro_batches, collate, its loss, AdamW), three ways,
 side by side, alternating step by step so that a noisy, shared CPU slows all alike:
   packed 8, sdpa        one row of 8 examples, transformers' sdpa (a dense attention over the row
                         under a block-diagonal mask), foreach AdamW
@@ -57,13 +57,17 @@ class Timer:
 
 
 def timed_step(model, optimizer, examples, lengths, batch, micro, pad_id):
-    """train.accumulate_gradients + clip + step, with each part timed."""
+    """One step of train.train's loop (one process) + clip + step, with each part timed."""
     t = {k: Timer() for k in ("forward", "backward", "optimizer")}
     n_trained = max(sum(train.trained_tokens(examples[i]) for i in batch), 1)
     for ids in train.micro_batches(batch, lengths, micro, 1, 0):
         mb = train.collate([examples[i] for i in ids], pad_id)
-        with t["forward"]:
-            loss = train.micro_step_loss(model, mb)
+        with t["forward"]:  # as train.train computes it
+            targets = mb["labels"][0, 1:]
+            keep = (targets != -100).nonzero().squeeze(1)
+            logits = model(input_ids=mb["input_ids"], position_ids=mb["position_ids"], use_cache=False,
+                           logits_to_keep=keep).logits[0]
+            loss = torch.nn.functional.cross_entropy(logits.float(), targets[keep], reduction="sum")
         with t["backward"]:
             (loss / n_trained).backward()
     with t["optimizer"]:

@@ -18,7 +18,7 @@ s1_recipe() {
     local data=${DATA:-simplescaling/s1K-1.1}
     mkdir -p "$OUT"
     # shellcheck disable=SC2206
-    local launch=(accelerate launch --num_processes "$ngpu" ${ACCELERATE_ARGS:-})
+    local launch=("$PYTHON" -m accelerate.commands.launch --num_processes "$ngpu" ${ACCELERATE_ARGS:-})
 
     # Stage 1, curation (§2; optional, CURATE=1). The paper's result, s1K / s1K-1.1, is on the hub
     # and is what training uses by default. CURATE=1 rebuilds a 1K from the 59K pool: quality,

@@ -2,8 +2,9 @@
 
     python -m pytest tests/test_gpu.py -v
 
-train.py under FSDP with configs/fsdp.yaml (one process: FSDP falls back to NO_SHARD at world size 1,
-but the wrapping, the gathered HF checkpoint and the sharded resume state are the real code path):
+train.py under FSDP2 with configs/fsdp.yaml (one process holds one shard, the whole model, but the
+wrapping, the gathered HF checkpoint and the sharded resume state are the real code path; sharding
+across 2 processes runs on the CPU in tests/test_train.py):
 same loss curve as a plain single-GPU run, a checkpoint that reloads, resume after kill -9. Then
 budget_force.py and evaluate.py on CUDA (bf16 as load_model picks it, and float32 against generate()).
 

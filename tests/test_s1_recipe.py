@@ -4,12 +4,14 @@ train -> evaluate), with only sizes and sources swapped through its knobs:
   Qwen2.5's 40 share 8) with a ChatML tokenizer (Qwen2.5-Instruct's template on SmolLM2's BPE);
 - a few rows in the s1K-1.1 schema, written locally as parquet (the hub's file format);
 - AIME24 and MATH500 from ../shared/data when present, small fixtures of the same shape otherwise;
-- accelerate with one CPU process, training under the recipe's FSDP config (two CPU overrides);
+- accelerate with one CPU process, training under the recipe's FSDP config (FSDP2 over gloo, one
+  shard; tests/test_train.py runs it with two);
 - the evaluation with its caps and forced Waits.
 """
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 import torch
@@ -22,9 +24,7 @@ S1K_11_FIELDS = ("solution", "question", "cot_type", "source_type", "metadata", 
                  "gemini_attempt", "deepseek_thinking_trajectory", "deepseek_attempt")
 EVAL_SETS = ("aime24", "math500")
 TOY = {"THINK_CAPS": "4 8 16", "WAIT_CAP": "24", "TRAIN_ARGS": "--max-steps 2 --batch-size 2 --block-size 256",
-       "EVAL_ARGS": "--limit 2 --max-answer 8 --batch-size 2",
-       # FSDP on a CPU: torch cannot sync module states or load on rank 0 only there (one process anyway)
-       "ACCELERATE_ARGS": "--fsdp_sync_module_states false --fsdp_cpu_ram_efficient_loading false"}
+       "EVAL_ARGS": "--limit 2 --max-answer 8 --batch-size 2"}
 
 
 def tiny_qwen2(tokenizer, talk_ids, seed=0):
@@ -85,7 +85,9 @@ def toy(smol, tmp_path_factory):
 
 def run_recipe(toy, out):
     base, data, evals = toy
-    env = {**os.environ, **TOY, "SKIP_SETUP": "1", "OUT": str(out), "MODEL": base, "DATA": data, "NGPU": "1",
+    # PYTHON: the recipe's stages, accelerate's launcher included, run with the python running the tests
+    # (no activated venv needed)
+    env = {**os.environ, **TOY, "SKIP_SETUP": "1", "PYTHON": sys.executable, "OUT": str(out), "MODEL": base, "DATA": data, "NGPU": "1",
            "EVAL_SETS": " ".join(EVAL_SETS), "EVAL_DIR": evals, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "HF_HOME": str(out / "hf"), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
     return subprocess.run(["bash", "run.sh", "s1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)

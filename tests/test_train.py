@@ -45,6 +45,11 @@ def read_log(out):
         return [json.loads(line) for line in f]
 
 
+def tokenize(tokenizer, row, block_size, **fields):
+    """row -> {"input_ids", "labels"} as train.build_dataset makes each example."""
+    return train.make_example(*train.render_example(tokenizer, row, **fields), block_size)
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """One torch thread in this process and in the runs it starts (OMP_NUM_THREADS=1 in run_cli):
@@ -95,7 +100,7 @@ def one_process_run(tiny_dir, tiny_data, tmp_path_factory):
 def test_mask_covers_whole_assistant_turn_and_nothing_else(smol):
     _, tok = smol
     row = {"question": "What is 2+3?", "thinking_trajectories": ["2 plus 3", "is 5"], "attempt": "5"}
-    ex = train.tokenize_example(tok, row, block_size=4096)
+    ex = tokenize(tok, row, block_size=4096)
     ids, labels = ex["input_ids"], ex["labels"]
     assert len(ids) == len(labels)
     prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2+3?"}], tokenize=False, add_generation_prompt=True)
@@ -113,24 +118,24 @@ def test_r1_format_and_s1k_1_1_fields(smol):
     _, tok = smol
     row = {"question": "Q", "deepseek_thinking_trajectory": "think hard", "deepseek_attempt": "42",
            "thinking_trajectories": ["other"], "attempt": "other"}
-    ex = train.tokenize_example(tok, row, 4096, fmt="r1")
+    ex = tokenize(tok, row, 4096, fmt="r1")
     turn = tok.decode([t for t, l in zip(ex["input_ids"], ex["labels"]) if l != -100])
     assert turn == "<think>\nthink hard\n</think>\n\n42<|im_end|>"  # as R1 distills and Qwen3 write it
-    ex = train.tokenize_example(tok, row, 4096, thinking_field="thinking_trajectories", attempt_field="attempt")
+    ex = tokenize(tok, row, 4096, thinking_field="thinking_trajectories", attempt_field="attempt")
     assert "other" in tok.decode(ex["input_ids"])
 
 
 def test_truncation_keeps_prompt_and_is_counted(smol):
     _, tok = smol
     long_row = {"question": "Q", "thinking_trajectories": ["step " * 200], "attempt": "1"}
-    full = train.tokenize_example(tok, long_row, 4096)
-    cut = train.tokenize_example(tok, long_row, 60)
+    full = tokenize(tok, long_row, 4096)
+    cut = tokenize(tok, long_row, 60)
     assert len(cut["input_ids"]) == 60 and cut["input_ids"] == full["input_ids"][:60] and cut["labels"] == full["labels"][:60]
     examples, stats = train.build_dataset([long_row, rows(1)[0], {"question": "no trace"}], tok, 60)
     assert stats["truncated"] == 1 and stats["examples"] == 2 and stats["skipped"] == 1
     assert "thinking_trajectories" in next(iter(stats["skip_reasons"]))
     with pytest.raises(ValueError, match="no room to train"):
-        train.tokenize_example(tok, rows(1)[0], 10)
+        tokenize(tok, rows(1)[0], 10)
     with pytest.raises(ValueError, match="no trainable rows"):
         train.build_dataset(rows(3), tok, 10)
 
@@ -155,7 +160,7 @@ def test_batches_cover_each_example_once_and_micro_batches_balance():
 def test_packing_keeps_attention_within_each_example(smol):
     """A packed row gives each example exactly the logits it gets alone: no padding, no leaks."""
     model, tok = smol
-    examples = [train.tokenize_example(tok, r, 4096) for r in rows(3, seed=1)]
+    examples = [tokenize(tok, r, 4096) for r in rows(3, seed=1)]
     b = train.collate(examples, pad_id=tok.pad_token_id)
     assert b["input_ids"].shape == (1, sum(len(e["input_ids"]) for e in examples))  # not one pad token
     assert b["labels"][0].tolist() == [x for e in examples for x in e["labels"]]
@@ -178,7 +183,7 @@ def test_trained_tokens_counted_by_hand(smol_tokenizer):
     assert train.trained_tokens({"labels": [-100]}) == 0
     row = rows(1)[0]
     _, turn = train.render_example(smol_tokenizer, row)
-    assert train.trained_tokens(train.tokenize_example(smol_tokenizer, row, 4096)) == len(turn)  # the whole turn
+    assert train.trained_tokens(tokenize(smol_tokenizer, row, 4096)) == len(turn)  # the whole turn
 
 
 def varied_rows(n):
@@ -187,36 +192,57 @@ def varied_rows(n):
             for k in range(n)]
 
 
-@pytest.fixture
-def accelerator():
-    """A one-process Accelerator; the shared state is reset after, as train() builds its own."""
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+def spy_on_optimizer_step(monkeypatch, seen):
+    """Wrap train.prepare_model so that each optimizer step records the gradients it is given
+    (after clipping), the parameter groups and the parameters' shapes."""
+    prepare = train.prepare_model
 
-    yield Accelerator(mixed_precision="no")
-    AcceleratorState._reset_state(True)
+    def spied(args, accelerator):
+        model, optimizer = prepare(args, accelerator)
+        step = optimizer.step
+
+        def recorded_step(*a, **k):
+            seen.setdefault("grads", []).append([p.grad.clone() for p in model.parameters()])
+            return step(*a, **k)
+
+        optimizer.step = recorded_step
+        seen["groups"] = [({n for n, p in model.named_parameters() if any(p is q for q in g["params"])},
+                           g["weight_decay"], g["betas"]) for g in optimizer.optimizer.param_groups]
+        seen["shapes"] = {n: p.dim() for n, p in model.named_parameters()}
+        return model, optimizer
+
+    monkeypatch.setattr(train, "prepare_model", spied)
+
+
+def oracle_loss(model, examples):
+    """HF's own shifted loss (a mean) per example, run alone, times its trained tokens, over all
+    trained tokens: every trained token of the batch weighs the same."""
+    total = sum(model(input_ids=torch.tensor([e["input_ids"]]), labels=torch.tensor([e["labels"]])).loss
+                * train.trained_tokens(e) for e in examples)
+    return total / sum(train.trained_tokens(e) for e in examples)
 
 
 @pytest.mark.parametrize("attn", ["packed_sdpa", "sdpa"])
-def test_micro_batch_size_changes_neither_loss_nor_gradients(attn, accelerator, tiny_dir, smol):
-    """One global batch of 8 examples of different lengths through train.py's own step, split into
+def test_micro_batch_size_changes_neither_loss_nor_gradients(attn, tiny_dir, smol, tmp_path, monkeypatch):
+    """One global batch of 8 examples of different lengths through train.py's own loop, split into
     micro-batches of 1, 2, 4 and 8 (packed rows), with train.py's CPU attention (packed_sdpa) and
-    transformers' sdpa: the same loss and the same gradients. The loss is also the oracle's: every
-    trained token of the batch weighs the same, each example run alone."""
+    transformers' sdpa: the same loss and the same gradients at the optimizer step. The loss is
+    also the oracle's, computed here from the examples run one by one."""
     _, tok = smol
-    examples = [train.tokenize_example(tok, r, 256) for r in varied_rows(8)]
-    lengths = [len(e["input_ids"]) for e in examples]
-    batch = [5, 2, 7, 0, 3, 6, 1, 4]
-    model = train.load_model(tiny_dir, attn).train()
+    data = write_jsonl(tmp_path / "varied.jsonl", varied_rows(8))
     results = {}
     for micro in (1, 2, 4, 8):
-        model.zero_grad(set_to_none=True)
-        loss = train.accumulate_gradients(accelerator, model, examples, lengths, batch, micro, tok.pad_token_id)
-        results[micro] = loss, [p.grad.clone() for p in model.parameters()]
-    with torch.no_grad():  # the oracle: HF's own shifted loss (a mean) per example, times its trained tokens
-        total = sum(model(input_ids=torch.tensor([e["input_ids"]]), labels=torch.tensor([e["labels"]])).loss.item()
-                    * train.trained_tokens(e) for e in examples)
-    oracle = total / sum(train.trained_tokens(e) for e in examples)
+        seen = {}
+        spy_on_optimizer_step(monkeypatch, seen)
+        _, summary = train.train(train.parse_args(
+            ["--model", tiny_dir, "--data", data, "--out", str(tmp_path / f"m{micro}"), "--batch-size", "8",
+             "--micro-batch-size", str(micro), "--max-steps", "1", "--grad-clip", "1e9", "--mixed-precision", "no",
+             "--block-size", "256", "--attn-implementation", attn]))
+        monkeypatch.undo()
+        results[micro] = summary["final_loss"], seen["grads"][0]
+    examples = [tokenize(tok, r, 256) for r in varied_rows(8)]
+    with torch.no_grad():
+        oracle = oracle_loss(train.load_model(tiny_dir, attn), examples).item()
     for micro, (loss, grads) in results.items():
         assert loss == pytest.approx(oracle, rel=1e-5), micro
         for g, g1 in zip(grads, results[1][1]):
@@ -424,66 +450,158 @@ def test_crash_between_checkpoint_renames_resumes(crash_before, one_process_run,
 
 
 # What accelerate makes of configs/fsdp.yaml: `accelerate launch` turns the YAML into FSDP_* variables
-# (its own code, run here), FullyShardedDataParallelPlugin reads them, and a tiny Qwen2 is wrapped
-# with that plugin over gloo on the CPU. A key accelerate does not read, a wrap policy that wraps
-# nothing, or use_orig_params off (train.param_groups finds norms and biases by name) shows up here.
+# (its own code, run here) and FullyShardedDataParallelPlugin reads them. A key accelerate does not
+# read shows up here; the 2-process test below runs the config itself.
 FSDP_FROM_THE_CONFIG = r"""
-import json, os, socket, sys, torch, torch.distributed as dist
+import json, os, sys
 from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 from accelerate.utils.launch import prepare_multi_gpu_env
 args, _, _ = _validate_launch_command(launch_command_parser().parse_args(["--config_file", sys.argv[1], "train.py"]))
 env = prepare_multi_gpu_env(args)
 os.environ.update({k: v for k, v in env.items() if k.startswith(("FSDP_", "ACCELERATE_"))})
-with socket.socket() as s:
-    s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
-os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK="0", WORLD_SIZE="1", LOCAL_RANK="0")
-dist.init_process_group("gloo")
-from accelerate import FullyShardedDataParallelPlugin, PartialState
-from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-from transformers import Qwen2Config, Qwen2ForCausalLM
-import train
-PartialState(cpu=True)
-# The plugin refuses sync_module_states without a GPU (its param_init_fn moves weights there); built
-# as on a GPU machine, and that function left unused: wrapped below without it, on the CPU.
-import accelerate.utils.dataclasses
-accelerate.utils.dataclasses.get_torch_accelerator_backend = lambda *a, **k: ("cuda", None)
+from accelerate import FullyShardedDataParallelPlugin
 plugin = FullyShardedDataParallelPlugin()
-torch.manual_seed(0)
-model = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
-                                     num_attention_heads=2, num_key_value_heads=1))
-plain_no_decay = len(train.param_groups(model, 0.1)[1]["params"])
-plugin.set_auto_wrap_policy(model)
-wrapped = FSDP(model, auto_wrap_policy=plugin.auto_wrap_policy, sharding_strategy=plugin.sharding_strategy,
-               use_orig_params=plugin.use_orig_params, device_id=torch.device("cpu"))
-print(json.dumps({"mixed_precision": os.environ["ACCELERATE_MIXED_PRECISION"], "version": plugin.fsdp_version,
-                  "sharding": plugin.sharding_strategy.name, "state_dict": plugin.state_dict_type.name,
-                  "sync_module_states": plugin.sync_module_states, "ram_efficient": plugin.cpu_ram_efficient_loading,
-                  "units": [type(m.module).__name__ for m in wrapped.modules() if isinstance(m, FSDP)],
-                  "no_decay": [plain_no_decay, len(train.param_groups(wrapped, 0.1)[1]["params"])]}))
+print(json.dumps({"use_fsdp": os.environ["ACCELERATE_USE_FSDP"], "processes": args.num_processes,
+                  "mixed_precision": os.environ["ACCELERATE_MIXED_PRECISION"], "version": plugin.fsdp_version,
+                  "reshard_after_forward": plugin.reshard_after_forward, "state_dict": plugin.state_dict_type.name,
+                  "wrap": os.environ["FSDP_AUTO_WRAP_POLICY"], "ram_efficient": plugin.cpu_ram_efficient_loading,
+                  "offload": os.environ["FSDP_OFFLOAD_PARAMS"]}))
 """
 
 
 def test_fsdp_config_as_accelerate_launch_reads_it():
-    """configs/fsdp.yaml through accelerate's launcher: FSDP1, full shard, bf16, one unit per decoder
-    layer (from the model's _no_split_modules), rank 0 loads and the others receive the weights
-    (sync_module_states: without it they train random weights), sharded resume state, and parameter
-    names kept so the decay groups survive wrapping."""
+    """configs/fsdp.yaml through accelerate's launcher: FSDP2, parameters resharded after forward
+    (full sharding), bf16, one unit per decoder layer, rank 0 loads and the others receive their
+    shards, sharded resume state, no offload."""
     r = run_cli("-c", FSDP_FROM_THE_CONFIG, os.path.join(ROOT, "configs", "fsdp.yaml"))
     assert r.returncode == 0, r.stderr[-3000:]
     got = json.loads(r.stdout.strip().splitlines()[-1])
-    assert got["mixed_precision"] == "bf16" and got["version"] == 1
-    assert got["sharding"] == "FULL_SHARD" and got["state_dict"] == "SHARDED_STATE_DICT"
-    assert got["sync_module_states"] and got["ram_efficient"]
-    assert got["units"] == ["Qwen2ForCausalLM"] + ["Qwen2DecoderLayer"] * 3
-    plain, wrapped = got["no_decay"]
-    assert plain == 3 * (2 + 3) + 1 and wrapped == plain  # per layer two norms and q, k, v biases; the final norm
+    assert got == {"use_fsdp": "true", "processes": 8, "mixed_precision": "bf16", "version": 2,
+                   "reshard_after_forward": True, "state_dict": "SHARDED_STATE_DICT", "wrap": "TRANSFORMER_BASED_WRAP",
+                   "ram_efficient": True, "offload": "false"}
 
 
-# --- FSDP's sharded optimizer checkpoint (the GPU path, here on CPU over gloo) ------------------
-# accelerate runs FSDP only on accelerators (a CPU launch gives DDP), so train.py as a whole cannot run
-# FSDP here. What can: a real FSDP model over gloo, accelerate's own sharded optimizer save and load
-# (save_fsdp_optimizer / load_fsdp_optimizer, what accelerator.save_state / load_state call under
-# FSDP), and train.py's load_resume_state, which resume() calls.
+# --- FSDP2 full sharding, 2 CPU processes: train.py itself through the recipe's launcher ---------
+@pytest.fixture(scope="module")
+def tiny_qwen2_dir(smol_tokenizer, tmp_path_factory):
+    """A 2-layer Qwen2 (q, k, v biases, GQA, untied head as in Qwen2.5-32B) with SmolLM2's tokenizer.
+    Every sharded dimension is even, so each of 2 processes holds exactly half."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=len(smol_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=False, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+    path = tmp_path_factory.mktemp("tiny") / "tiny-qwen2"
+    Qwen2ForCausalLM(config).save_pretrained(path)
+    smol_tokenizer.save_pretrained(path)
+    return str(path)
+
+
+FSDP_FLAGS = ["--batch-size", "8", "--micro-batch-size", "2", "--max-steps", "6", "--lr", "1e-2", "--mixed-precision",
+              "no", "--block-size", "256", "--epochs", "10", "--save-every", "2"]
+
+
+def fsdp_launch(model, data, out, *extra):
+    """The recipe's launch line (scripts/s1.sh) with the process count overridden, on a CPU."""
+    with __import__("socket").socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", os.path.join(ROOT, "configs", "fsdp.yaml"),
+            "--num_processes", "2", "--main_process_port", port, "train.py", "--model", model, "--data", data,
+            "--out", out, *FSDP_FLAGS, *extra]
+
+
+@pytest.fixture(scope="module")
+def fsdp_runs(tiny_qwen2_dir, tiny_data, tmp_path_factory):
+    """(one-process run folder, 2-process FSDP run folder killed with -9 after its first checkpoint
+    and resumed, the kill's log, the resumed run's stdout)."""
+    one = str(tmp_path_factory.mktemp("fsdp1") / "run")
+    train.train(train.parse_args(["--model", tiny_qwen2_dir, "--data", tiny_data, "--out", one, *FSDP_FLAGS]))
+    out = str(tmp_path_factory.mktemp("fsdp2") / "run")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "CUDA_VISIBLE_DEVICES": ""}
+    proc = subprocess.Popen(fsdp_launch(tiny_qwen2_dir, tiny_data, out), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = os.path.join(out, "checkpoint", "trainer_state.json")
+    try:
+        deadline = time.time() + 300
+        while not os.path.exists(state) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None, "finished before it could be killed"
+        import psutil  # (accelerate's dependency) torchrun starts the training processes in sessions of their own
+
+        launcher = psutil.Process(proc.pid)
+        for p in [launcher, *launcher.children(recursive=True)]:  # the launcher and both training processes
+            p.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    killed_log = read_log(out)
+    r = subprocess.run(fsdp_launch(tiny_qwen2_dir, tiny_data, out, "--resume"), cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return one, out, killed_log, r.stdout
+
+
+def test_fsdp_two_cpu_processes_shard_and_follow_one_process(fsdp_runs, tiny_qwen2_dir):
+    """train.py under `accelerate launch --config_file configs/fsdp.yaml --num_processes 2` on a CPU:
+    FSDP2 full sharding over gloo, 2 processes x 2 micro-batches of 2 per global batch of 8, against
+    one process with 4 micro-batches. Each process holds half of every parameter and of AdamW's
+    state; the loss curve is the one process's step by step, before the kill -9 and after --resume
+    from the sharded resume state; the HF checkpoint (the full state dict gathered for
+    save_pretrained) loads with from_pretrained and equals the one process's weights.
+    What differs from the GPU path: the process group is gloo, not NCCL; the weights are float32
+    throughout (--mixed-precision no; the GPU recipe computes in bf16 under FSDP's mixed-precision
+    policy); and accelerate, which makes a CPU run plain DDP, is told by train.py (make_accelerator)
+    to take its FSDP path. The launcher, the config, the wrapping, the sharded optimizer, the
+    gathered and the sharded checkpoints are accelerate's and torch's own code, as on GPUs."""
+    one, out, killed_log, stdout = fsdp_runs
+    from transformers import AutoModelForCausalLM
+
+    straight, sharded = read_log(one), read_log(out)
+    for a, b in zip(straight, killed_log):  # up to the kill
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-4, abs=2e-5), (a, b)
+    summary = json.load(open(os.path.join(out, "train_summary.json")))
+    total = AutoModelForCausalLM.from_pretrained(tiny_qwen2_dir).num_parameters()
+    assert summary["distributed"] == "FSDP" and summary["processes"] == 2
+    assert summary["parameters_per_process"] == [total // 2, total // 2]  # each holds a half, none the whole
+    assert summary["optimizer_state_bytes_per_process"] == [8 * (total // 2)] * 2  # exp_avg, exp_avg_sq: float32
+    assert re.search(r"FSDP: \d+ units \(.*Qwen2DecoderLayer x 2[,)]", stdout), stdout  # a unit per decoder layer
+    resumed_at = re.search(r"resumed from \S+ at step (\d+)", stdout)
+    assert resumed_at and int(resumed_at[1]) in (2, 4) and int(resumed_at[1]) <= len(killed_log) < 6, stdout
+    assert [x["step"] for x in sharded] == list(range(1, 7))  # nothing lost, nothing twice
+    for a, b in zip(straight, sharded):  # resumed from the sharded state
+        assert b["loss"] == pytest.approx(a["loss"], rel=2e-4, abs=2e-5), (a, b)
+    w1 = AutoModelForCausalLM.from_pretrained(one).state_dict()
+    w2 = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    assert w1.keys() == w2.keys()
+    for name in w1:
+        torch.testing.assert_close(w2[name], w1[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_memory_plan_matches_the_measured_shards(fsdp_runs, tiny_qwen2_dir):
+    """train.training_memory, the formula behind --plan-memory: its parameter count is the model's,
+    and its sharded terms (float32 parameters, gradients, AdamW's two moments) are what each of the 2
+    FSDP processes measured it held."""
+    _, out, _, _ = fsdp_runs
+    summary = json.load(open(os.path.join(out, "train_summary.json")))
+    config = json.load(open(os.path.join(tiny_qwen2_dir, "config.json")))
+    tiny = {"vocab": config["vocab_size"], "hidden": config["hidden_size"], "intermediate": config["intermediate_size"],
+            "layers": config["num_hidden_layers"], "heads": config["num_attention_heads"],
+            "kv_heads": config["num_key_value_heads"], "tied": config["tie_word_embeddings"]}
+    from transformers import AutoModelForCausalLM
+
+    assert train.qwen2_parameters(**tiny) == AutoModelForCausalLM.from_pretrained(tiny_qwen2_dir).num_parameters()
+    plan = train.training_memory(tiny, gpus=2, block=256)
+    for held, state in zip(summary["parameters_per_process"], summary["optimizer_state_bytes_per_process"]):
+        assert plan["parameters"] == plan["gradients"] == 4 * held and plan["optimizer"] == state
+    assert train.qwen2_parameters(**train.QWEN25_32B) == 32_763_876_352  # Qwen2.5-32B: 32.76B
+
+
+# --- FSDP1's sharded optimizer checkpoint (a config with fsdp_version: 1, on GPUs) -------------------
+# accelerate's FSDP1 refuses a CPU process group, so train.py cannot run it here whole. What can: a
+# real FSDP1 model over gloo, accelerate's own sharded optimizer save and load (save_fsdp_optimizer /
+# load_fsdp_optimizer, what accelerator.save_state / load_state call under FSDP), and train.py's
+# load_resume_state, which resume() calls.
 FSDP_OPTIMIZER_ROUND_TRIP = r"""
 import os, socket, sys, tempfile, types, torch, torch.distributed as dist
 from accelerate import FullyShardedDataParallelPlugin, PartialState
@@ -537,39 +655,19 @@ def test_fsdp_resume_restores_adam_state(tmp_path):
 
 # --- the optimizer: clipping, grad_norm, AdamW's betas and weight-decay groups -------------------
 def test_gradients_are_clipped_and_grad_norm_is_the_norm_before_clipping(tiny_dir, tiny_data, tmp_path, monkeypatch,
-                                                                          accelerator, smol_tokenizer):
+                                                                          smol_tokenizer):
     """--grad-clip 0.05 on a random model (whose gradients are larger): at each optimizer step the
     gradient norm is the clip, and the logged grad_norm is the norm before clipping, computed here
     from the first global batch on a fresh copy of the model. The optimizer is AdamW with the
     paper's betas (0.9, 0.95), weight decay on every matrix and on nothing else (norm weights)."""
     batch = train.epoch_batches(16, 4, 0, 0)[0]
-    examples = [train.tokenize_example(smol_tokenizer, r, 256) for r in rows(16)]
+    examples = [tokenize(smol_tokenizer, r, 256) for r in rows(16)]
     model = train.load_model(tiny_dir, "packed_sdpa").train()
-    train.accumulate_gradients(accelerator, model, examples, [len(e["input_ids"]) for e in examples], batch, 2,
-                               smol_tokenizer.pad_token_id)
+    oracle_loss(model, [examples[i] for i in batch]).backward()
     first_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])).item()
     assert first_norm > 0.5  # well above the clip: clipping bites
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(True)
-
-    prepare, seen = train.prepare_model, {"norms": []}
-
-    def spied(args, accelerator):
-        model, optimizer = prepare(args, accelerator)
-        step = optimizer.step
-
-        def checked_step(*a, **k):
-            seen["norms"].append(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])).item())
-            return step(*a, **k)
-
-        optimizer.step = checked_step
-        seen["groups"] = [({n for n, p in model.named_parameters() if any(p is q for q in g["params"])},
-                           g["weight_decay"], g["betas"]) for g in optimizer.optimizer.param_groups]
-        seen["shapes"] = {n: p.dim() for n, p in model.named_parameters()}
-        return model, optimizer
-
-    monkeypatch.setattr(train, "prepare_model", spied)
+    seen = {}
+    spy_on_optimizer_step(monkeypatch, seen)
     out = str(tmp_path / "clip")
     flags = [f for f in TINY if f not in ("--max-steps", "20")] + ["--max-steps", "3", "--grad-clip", "0.05",
                                                                     "--weight-decay", "0.1"]
@@ -577,7 +675,8 @@ def test_gradients_are_clipped_and_grad_norm_is_the_norm_before_clipping(tiny_di
     log = read_log(out)
     assert log[0]["grad_norm"] == pytest.approx(first_norm, rel=1e-3)
     assert all(x["grad_norm"] > 0.05 for x in log)
-    assert seen["norms"] == pytest.approx([0.05] * 3, rel=1e-4)
+    norms = [torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item() for grads in seen["grads"]]
+    assert norms == pytest.approx([0.05] * 3, rel=1e-4)
     (decay, wd, betas), (no_decay, wd0, betas0) = seen["groups"]
     assert betas == betas0 == (0.9, 0.95) and wd == 0.1 and wd0 == 0.0
     assert decay == {n for n, d in seen["shapes"].items() if d >= 2}
