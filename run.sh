@@ -2,7 +2,7 @@
 # s1: Simple test-time scaling (arXiv 2501.19393), end to end.
 #
 #   bash run.sh               the CPU demo: data -> curate -> train -> evaluate on SmolLM2-135M-Instruct
-#                             (about 7-10 minutes on 2 CPU cores; per stage: docs/demo.md#time-per-stage)
+#                             (measured times, total and per stage: docs/demo.md#time-per-stage)
 #   bash run.sh smoke         the same chain on tiny sizes (~1.5 min; tests/test_demo.py runs it)
 #   bash run.sh ablations     the paper's comparisons in miniature, after the demo (scripts/ablations.sh)
 #   bash run.sh s1            the paper's recipe on GPUs (scripts/s1.sh; PROFILE=s1 bash run.sh does the same)
@@ -79,7 +79,7 @@ EVAL_FLAGS=(--max-answer 16 --batch-size 64)
 # competition math, SmolLM2-135M-Instruct instead of Qwen2.5-32B-Instruct, thinking budgets of
 # 8-256 tokens instead of 512-8192. It keeps the s1 data schema, every curation stage, the s1 chat
 # format and loss masking, budget forcing (capping and extending with "Wait") and the paper's
-# metrics. Stage costs below: 2 idle cores of an AMD EPYC (Zen 5) VM limited to AVX2, float32 training.
+# metrics. Each stage's wall time goes to $OUT/timings.txt; measured runs: docs/demo.md#time-per-stage.
 # $1 = demo | smoke (the same commands on tiny sizes).
 demo() {
     OUT=${OUT:-runs/$1}
@@ -97,7 +97,7 @@ demo() {
     echo "demo ($1) -> $OUT; stages: $STAGES"
     echo "# $(date -u '+%F %T') UTC: bash run.sh $1" >> "$OUT/timings.txt"
 
-    # 0. Base model (~25 s, once). The embedded model ships as a GGUF that every stage would
+    # 0. Base model (once). The embedded model ships as a GGUF that every stage would
     # dequantize again (~15 s each): save it once as a plain HF folder (the same float32 weights).
     # Its chat template drops SmolLM2's default system message, 21 of each example's ~130 tokens.
     if [ -z "${MODEL:-}" ]; then
@@ -108,7 +108,7 @@ demo() {
         MODEL=$OUT/base
     fi
 
-    # 1. Data (the paper's 59K pool, §2; ~1 s): a seeded generator writes a candidate pool in the s1
+    # 1. Data (the paper's 59K pool, §2): a seeded generator writes a candidate pool in the s1
     # schema over two domains whose traces are step-by-step procedures (addition with a written
     # carry; counting a digit with a quick tally), three in four long traces and three in twenty
     # short ones checking themselves after "Wait", plus rows each curation filter must catch, and a
@@ -119,10 +119,10 @@ demo() {
             --easy-per-domain $easy_per_domain --eval-per-domain $eval_per_domain
     fi
 
-    # 2. Difficulty attempts (§2: drop what the base model solves without long thinking; ~20 s): the
-    # base model answers 128 of the 539 pool questions with one thinking token (R1
-    # delimiters: under s1's the base model ends its turn without answering), graded against the
-    # pool's `attempt`. The paper ran Qwen2.5-7B/32B-Instruct on all 59K.
+    # 2. Difficulty attempts (§2: drop what the base model solves without long thinking): the base
+    # model answers $attempt_limit of the pool's questions with one thinking token (R1 delimiters:
+    # under s1's the base model ends its turn without answering), graded against the pool's
+    # `attempt`. The paper ran Qwen2.5-7B/32B-Instruct on all 59K.
     if want attempts && ! fresh "$OUT/attempts/summary.json" "$pool"; then
         banner "2/6 difficulty attempts: evaluate.py, the base model with one thinking token"
         fresh "$OUT/attempts/run.json" "$pool" || rm -rf "$OUT/attempts"  # attempts at an older pool
@@ -130,10 +130,11 @@ demo() {
             --limit $attempt_limit --format r1 --max-think 1 --max-answer 12 --batch-size 64 --out "$OUT/attempts"
     fi
 
-    # 3. Curation (§2: quality, difficulty, diversity; ~5 s): drop rows with missing fields or
-    # figures, questions the base model solved, questions sharing an 8-gram with the eval set, exact
-    # and near duplicates; then Algorithm 1 keeps 384 of the 522 left (s1: 1,000 of 59K): a domain uniformly,
-    # then a question with probability 2^-rank by thinking length, longest first.
+    # 3. Curation (§2: quality, difficulty, diversity): drop rows with missing fields or figures,
+    # questions the base model solved, questions sharing an 8-gram with the eval set, exact and near
+    # duplicates; then Algorithm 1 keeps $size of the rows left (s1: 1,000 of 59K): a domain
+    # uniformly, then a question with probability 2^-rank by thinking length, longest first. Rows in
+    # and out per filter: curated/s1k.report.json, which the report (stage 6) prints.
     if want curate && ! fresh "$curated" "$pool" "$OUT/attempts/summary.json"; then
         banner "3/6 curation: curate.py"
         local attempt_files=()
@@ -142,7 +143,7 @@ demo() {
             --size $size --seed 0 --out "$curated" --tokenizer "$MODEL"
     fi
 
-    # 4. Training (§4.1: SFT, loss on the thinking and the answer; ~5 min, 48 steps of batch 8).
+    # 4. Training (§4.1: SFT, loss on the thinking and the answer; one epoch, batches of 8).
     # The paper: 5 epochs at lr 1e-5, batch 16, 26 min on 16 H100s. train.py picks the precision
     # by measuring: bf16 autocast only where the CPU runs it natively, else float32.
     if want train && ! fresh "$trained/train_summary.json" "$curated"; then
@@ -154,7 +155,7 @@ demo() {
     # 5. Evaluation with budget forcing (§3.1, §4), greedy, on the held-out questions, as one
     # evaluate.py call: every setting below is decoded in one tree per batch of questions, so the
     # tokens settings share (a cap of 64 is the first 64 thinking tokens of the cap of 128; every
-    # extension starts as the unforced chain) are decoded once (~1.5 min; ~4x that as separate runs).
+    # extension starts as the unforced chain) are decoded once, not once per setting.
     # a) Capping (Figure 1): at each cap the thinking is cut and "Final Answer:" forced.
     # b) Extending (Figure 4a, Table 4): a cap that never bites and 0, 1, 2 forced "Wait"s, each
     #    replacing an attempt to end thinking; then one Wait replaced by "Hmm" and by nothing at
@@ -176,7 +177,7 @@ demo() {
 
     # 6. The results table, results.json and scaling.png (capping, then Waits); traces.html, every
     # generation in one static page: the grid of questions x settings, each question's settings as
-    # a tree with the forced tokens (the cap's cut, each Wait) marked (~1 s).
+    # a tree with the forced tokens (the cap's cut, each Wait) marked.
     if want report; then
         banner "6/6 results ($OUT)"
         "$PYTHON" demo/report.py --run "$OUT"

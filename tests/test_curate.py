@@ -412,6 +412,21 @@ def test_hub_names_fail_cleanly_offline(tmp_path):
         assert done.stderr.splitlines()[-1].startswith(f"error: {message}"), done.stderr
 
 
+def test_each_hub_evaluation_set_gives_its_question_field(monkeypatch):
+    """EVAL_SETS holds only where a set lives (evaluate.py's shape); the question column is found
+    per row: MATH500 and AIME call it `problem`, GPQA `Question`."""
+    import datasets
+
+    rows = {"HuggingFaceH4/MATH-500": [{"problem": "What is 1+1?", "answer": "2"}],
+            "Idavidrein/gpqa": [{"Question": "Which gas is inert?", "Correct Answer": "neon"}]}
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda hub_id, config, split: asked.append((hub_id, config, split)) or rows[hub_id])
+    assert curate.load_eval_questions("math500") == ["What is 1+1?"]
+    assert curate.load_eval_questions("gpqa") == ["Which gas is inert?"]
+    assert asked == [curate.EVAL_SETS["math500"], curate.EVAL_SETS["gpqa"]] == [
+        ("HuggingFaceH4/MATH-500", None, "test"), ("Idavidrein/gpqa", "gpqa_diamond", "train")]
+
+
 # -----------------------------------------------------------------------------
 # domains from the model (the pool has no domain column)
 
