@@ -48,7 +48,7 @@ setup() {
 }
 
 run_tests() {
-    python -c 'import pytest, hypothesis' 2>/dev/null || pip install -q pytest==9.2.0 hypothesis==6.170.17
+    python -c 'import pytest, hypothesis, openai' 2>/dev/null || pip install -q pytest==9.2.0 hypothesis==6.170.17 openai==3.63.0
     local paths=(tests) arg
     for arg in "$@"; do [[ $arg == tests* ]] && paths=(); done  # a test file or node named: only that
     python -m pytest "${paths[@]}" -q "$@"  # pytest exits 5 when it collected nothing: a failure too
