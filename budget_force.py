@@ -14,10 +14,10 @@ Per generation (row): thinking tokens are every token after the think delimiter 
 ends with) up to the end-of-thinking delimiter, forced Waits included; think tags written in the
 question are text. A generation prompt that opens the thinking itself keeps it (never opened twice);
 one that closes an empty think block (Qwen3 with thinking off) asked for no thinking: refused, as
-budget forcing would contradict it. An end attempt is the model's
-own choice, while thinking, of a token that opens the delimiter (delimiter_openings), end-of-turn or
-eos; with no Wait owed, thinking closes with the delimiter alone (as in the s1 harness). Answer
-tokens follow the delimiter ("Final Answer:" included) up to end-of-turn, forced at `max_answer`.
+budget forcing would contradict it. An end attempt is the model's own choice, while thinking, of a
+token that opens the delimiter (delimiter_openings), end-of-turn or eos; with no Wait owed, thinking
+closes with the delimiter alone (as in the s1 harness). Answer tokens follow the delimiter ("Final
+Answer:" included) up to end-of-turn, forced at `max_answer`.
 
 `BudgetForcer` (a transformers LogitsProcessor) decides every token, in `budget_force()`'s plain
 KV-cached loop or in stock `model.generate(logits_processor=[forcer], do_sample=False)`. At
@@ -92,15 +92,7 @@ class BudgetForcer(LogitsProcessor):
 
     def __init__(self, tokenizer, *, max_think, min_think=0, num_wait=0, wait_str="Wait", max_answer=512,
                  temperature=0.0, fmt="auto", seed=0, model=None, cap_str=None):
-        for name, value in (("max_think", max_think), ("min_think", min_think), ("num_wait", num_wait)):
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if min_think > max_think:
-            raise ValueError(f"min_think ({min_think}) is larger than max_think ({max_think})")
-        if not isinstance(max_answer, int) or max_answer < 1:
-            raise ValueError(f"max_answer must be a positive integer, got {max_answer!r}")
-        if temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        check_settings(max_think, min_think, num_wait, max_answer, temperature)
         self.fmt = resolve_format(fmt, tokenizer, say=False)
         think_end = FORMATS[self.fmt]["think_end"]
         self.max_think, self.min_think, self.num_wait, self.max_answer = max_think, min_think, num_wait, max_answer
@@ -177,6 +169,19 @@ class BudgetForcer(LogitsProcessor):
         return token
 
 
+def check_settings(max_think, min_think, num_wait, max_answer, temperature):
+    """ValueError (one line) on settings the rules cannot follow; the CLI calls it before the slow model load."""
+    for name, value in (("max_think", max_think), ("min_think", min_think), ("num_wait", num_wait)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    if min_think > max_think:
+        raise ValueError(f"min_think ({min_think}) is larger than max_think ({max_think})")
+    if not isinstance(max_answer, int) or max_answer < 1:
+        raise ValueError(f"max_answer must be a positive integer, got {max_answer!r}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+
+
 def force(row, phase, kind, ids, then=()):
     """Queue forced tokens: kind says what forces them, the position where it started tells one
     forcing from the next (two Waits in a row are two spans)."""
@@ -211,16 +216,9 @@ def pick(scores, temperature, u=None):
 @torch.no_grad()
 def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wait=0, wait_str="Wait",
                  max_answer=512, temperature=0.0, fmt="auto", seed=0, on_token=None, cap_str=None):
-    """Generate for a batch of questions with budget forcing; one dict per question, in order.
-
-    Keys: prompt (the text fed to the model), completion_ids (every token after it, forced ones
-    included), text, thinking, answer, thinking_tokens, answer_tokens, waits, forced_stop (the cap
-    closed thinking), forced_mask (per completion token: forced?), forced_spans (each forcing:
-    {"kind": cap, wait, delimiter or answer_cap, "start", "end": character offsets into text,
-    "tokens": [first, end) into completion_ids}), forks ([]: decode_tree.py's sweeps fill it).
+    """Generate for a batch of questions with budget forcing; one dict per question, in order (result_dict).
     on_token(row, token_id, phase) is called for each token a row appends, as it is decided; phase:
-    "think", "close" (the delimiter) or "answer". Finished rows decode padding until all are done.
-    """
+    "think", "close" (the delimiter) or "answer". Finished rows decode padding until all are done."""
     questions = [questions] if isinstance(questions, str) else list(questions)
     if not questions:
         return []
@@ -258,6 +256,9 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
 
 
 def result_dict(tokenizer, prompt, row, stop_ids):
+    """A finished row as the caller sees it: the prompt, every token after it (forced ones included)
+    and what they mean. forced_spans: {"kind" (cap, wait, delimiter, answer_cap), "start", "end"
+    (character offsets into text), "tokens": [first, end) into completion_ids}."""
     ids, spans = row.tokens, forced_spans(row)
     # Character offsets of the span edges: the decoded prefix's length (byte-level BPE decodes a
     # prefix of the tokens to a prefix of the text).
@@ -278,7 +279,7 @@ def result_dict(tokenizer, prompt, row, stop_ids):
         "forced_mask": [f is not None for f in row.forced_by],
         "forced_spans": [{"kind": kind, "start": char[start], "end": char[end], "tokens": [start, end]}
                          for kind, start, end in spans],
-        "forks": [],
+        "forks": [],  # decode_tree.py's sweeps fill it
     }
 
 
@@ -320,13 +321,11 @@ def max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str=None):
 
 
 def check_context(model, tokenizer, prompt_length, max_think, max_answer, fmt, cap_str=None):
-    """ValueError, before anything is generated, when a prompt of prompt_length tokens and its
-    longest generation would not fit the model's context: refused rather than clipped, so a cap
-    never silently means less."""
+    """ValueError (context_overflow's line), before anything is generated, when the prompt and its longest
+    generation would not fit the model's context: refused rather than clipped, so a cap never silently means less."""
     context, source = context_length(model, tokenizer)
     longest = max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str)
-    reason = context and context_overflow(prompt_length, max_think, longest, max_answer, context, source)
-    if reason:
+    if context and (reason := context_overflow(prompt_length, max_think, longest, max_answer, context, source)):
         raise ValueError(reason)
 
 
@@ -366,15 +365,6 @@ def chat_prompt(tokenizer, question):
                                          add_generation_prompt=True, enable_thinking=True)
 
 
-def open_thinking(text, think_start):
-    """text (a generation prompt) followed by think_start, opened once: a template whose generation
-    prompt already opens the thinking (R1 distills: `<｜Assistant｜><think>\\n`) keeps its own."""
-    head = text.rstrip()
-    if head.endswith(think_start.rstrip()):
-        return head[:len(head) - len(think_start.rstrip())] + think_start
-    return text + think_start
-
-
 def default_cap_str(tokenizer, fmt):
     """The text forced at the cap: Qwen3's phrase (before </think>) for a Qwen3 model in r1 format,
     told from R1 distills, whose delimiters are the same, by its chat template's thinking switch
@@ -409,10 +399,12 @@ def build_prompt(tokenizer, question, fmt="auto"):
     if head.endswith("</think>") and head[:-len("</think>")].rstrip().endswith("<think>"):
         raise ValueError("the chat template's generation prompt closes an empty think block (thinking switched off): "
                          "budget forcing needs the thinking open (Qwen3: enable_thinking, which build_prompt passes)")
-    if text.rstrip().endswith("<think>") and think_start.rstrip() != "<think>":
+    if head.endswith("<think>") and think_start.rstrip() != "<think>":
         raise ValueError(f"the chat template's generation prompt opens <think> itself, and {think_start.strip()!r} "
                          "would open the thinking a second time: use --format r1 (or auto)")
-    return open_thinking(text, think_start)
+    if head.endswith(think_start.rstrip()):  # the template opens the thinking itself (R1 distills): keep its own
+        return head[:len(head) - len(think_start.rstrip())] + think_start
+    return text + think_start
 
 
 def encode(tokenizer, text):
@@ -537,9 +529,8 @@ def main(argv=None):
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed")
     parser.add_argument("--format", default="auto", help="delimiters: auto, s1 or r1 (auto: from the tokenizer's chat template and vocabulary)")
-    parser.add_argument("--cap-str", default=None,
-                        help="text forced at the cap, after the end-of-thinking delimiter, or around it where it writes "
-                             "the delimiter (default: \"Final Answer:\" after it; Qwen3: its report's phrase before </think>)")
+    parser.add_argument("--cap-str", default=None, help="text forced at the cap, after the end-of-thinking delimiter "
+                        "or around it where it writes it (default: \"Final Answer:\"; Qwen3: its report's phrase)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per prompt instead of streaming")
     args = parser.parse_args(argv)
     try:  # everything cheap is checked before the (slow) model load
@@ -547,10 +538,7 @@ def main(argv=None):
             resolve_format(args.format, None)
         if any(not p.strip() for p in args.prompt):
             raise ValueError("empty prompt")
-        if min(args.max_think, args.min_think, args.num_wait) < 0:
-            raise ValueError("budgets must be non-negative (--max-think, --min-think, --num-wait)")
-        if args.min_think > args.max_think:
-            raise ValueError(f"--min-think ({args.min_think}) is larger than --max-think ({args.max_think})")
+        check_settings(args.max_think, args.min_think, args.num_wait, args.max_answer, args.temperature)
         model, tokenizer = load_model(args.model)
         fmt = resolve_format(args.format, tokenizer)
         streamer = TextStreamer(tokenizer) if not args.json and len(args.prompt) == 1 else None

@@ -81,7 +81,7 @@ def render_example(tokenizer, row, fmt="s1", question_field="question", thinking
     opened = prompt.rstrip().endswith(think_start.rstrip())
     if prompt.rstrip().endswith("<think>") and not opened:
         raise ValueError("the chat template's generation prompt opens <think> itself: train with --format r1 (or auto)")
-    if opened:  # as budget_force.open_thinking writes it
+    if opened:  # as budget_force.build_prompt writes it
         prompt = prompt.rstrip()[:len(prompt.rstrip()) - len(think_start.rstrip())] + think_start
     turn = ("" if opened else think_start) + thinking + think_end + ANSWER_PREFIX[fmt] + attempt + end_of_turn(tokenizer)
     # The template already holds its special tokens (BOS included where it has one): add none.
