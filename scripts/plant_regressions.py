@@ -37,7 +37,8 @@ REGRESSIONS = [
  ("a hedge graded as a choice", "grade.py", "return letters.pop() if len(letters) == 1 else None", "return sorted(letters)[0] if letters else None", "tests/test_grading.py"),
  ("Control counts points outside the budget", "evaluate.py", "control = sum(a_min <= a <= a_max for a, _ in points)", "control = sum(a <= a_max for a, _ in points)", "tests/test_evaluate.py"),
  ("within_budget of a setting ignores min_think", "evaluate.py", '"within_budget": sum(s["min_think"] <= g["thinking_tokens"] <= s["max_think"]', '"within_budget": sum(g["thinking_tokens"] <= s["max_think"]', "tests/test_evaluate.py"),
- ("bootstrap percentiles 5-95", "demo/ablations_report.py", "[2.5, 97.5]", "[5, 95]", "tests/test_demo.py -k bootstrap"),
+ ("paired bootstrap percentiles 5-95", "demo/ablations_report.py", "low, high = np.percentile(diffs[picks].mean(axis=1), [2.5, 97.5])", "low, high = np.percentile(diffs[picks].mean(axis=1), [5, 95])", "tests/test_demo.py -k bootstrap"),
+ ("two-level bootstrap percentiles 5-95", "demo/ablations_report.py", "low, high = np.percentile(diffs, [2.5, 97.5])", "low, high = np.percentile(diffs, [5, 95])", "tests/test_ablations_report.py"),
 ]
 REGRESSIONS += [
  ("one Wait too many", "budget_force.py", "if row.waits < self.num_wait or row.thinking_tokens < self.min_think:", "if row.waits <= self.num_wait or row.thinking_tokens < self.min_think:", "tests/test_budget_force.py"),
