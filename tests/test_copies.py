@@ -3,7 +3,8 @@ several files; these tests compare the copies so that a fix in one cannot silent
   - the model-loader block (its banner line through load_tokenizer) in budget_force.py, train.py
     and curate.py, by source text;
   - the formats table, FORMATS in budget_force.py and train.py, by value;
-  - curate.py's decontamination sets (EVAL_SETS) against evaluate.py's HUB_DATASETS, by value.
+  - curate.py's decontamination sets (EVAL_SETS) against evaluate.py's HUB_DATASETS, by value;
+  - the file readers json_document and read_parquet in curate.py, evaluate.py and train.py, by source.
 The files are parsed, not imported: nothing here loads torch or a model."""
 import ast
 import difflib
@@ -101,3 +102,19 @@ def test_odd_copies_names_the_file_that_differs():
     odd = odd_copies({"a.py": block, "b.py": respaced, "c.py": block})
     assert list(odd) == ["b.py"] and "+    return  model" in odd["b.py"] and "--- a.py" in odd["b.py"]
     assert loader_block("a.py", "x = 1\n" + block + "\n\ndef load_model():\n    pass\n") == (block, 5)
+
+
+READER_FILES = ("curate.py", "evaluate.py", "train.py")
+
+
+def test_the_file_readers_are_the_same_text_where_they_are_copied():
+    """json_document and read_parquet are pasted into each script that reads a data file."""
+    for function in ("json_document", "read_parquet"):
+        sources = {}
+        for name in READER_FILES:
+            text = read(name)
+            nodes = [n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == function]
+            assert len(nodes) == 1, f"{name}: {len(nodes)} top-level {function}, not one"
+            sources[name] = ast.get_source_segment(text, nodes[0])
+        odd = odd_copies(sources)
+        assert not odd, f"{function} differs in {', '.join(odd)}:\n" + "\n".join(odd.values())
