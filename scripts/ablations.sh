@@ -14,6 +14,8 @@
 #      against one greedy chain extended by 0-4 Waits.
 #   C. length control (Table 3): budget forcing against rejection sampling and token-conditional
 #      control.
+#   A2. experiment 2 (docs/ablations.md), A's arms trained 5 epochs (60 steps) at a cap of 320, s1
+#      and random at seeds 0-4: ~1-1.5 hours, so only when asked (PARTS="A2").
 # PARTS="A B C" (default) picks the comparisons. One report at the end: demo/ablations_report.py
 # (report.json, one plot per comparison).
 # Same resumable rule as the demo: delete a folder under runs/ablations to redo it.
@@ -41,7 +43,7 @@ ablations() {
     #    per arm trained 12 steps, the whole pool at the same steps and at the same epoch, seeds 0-2
     #    for the arms that draw, and a hard and a broad test set of 40 questions each at a cap of 192.
     local sel=$OUT/selection sel_pool=(200 60) warmup=128 dev=20 test_per_domain=20 sel_size=48 sel_cap=192 attempt_cap=128
-    local sel_seeds=(0 1 2) sel_arms=(s1 random diverse longest full-steps full-epochs)
+    local sel_seeds=(0 1 2) sel_arms=(s1 random diverse longest full-steps full-epochs) long_cap=320
     local warmup_args=(--epochs 3 --batch-size 8 --micro-batch-size 8) sel_batch=4  # 3 epochs: amendment 1 (docs/ablations.md)
     # Conditional control trains the demo's model on for 12 steps (a quarter of its epoch, the demo's
     # batch): time enough for it to see prompts that state budgets.
@@ -51,7 +53,7 @@ ablations() {
         conditional_args=(--max-steps 2 --batch-size 4 --micro-batch-size 4)
         # the arms whose wiring differs (diverse and longest are random's with another --strategy)
         sel_pool=(8 6) warmup=8 dev=4 test_per_domain=2 sel_size=4 sel_cap=32 attempt_cap=16
-        sel_seeds=(0) sel_arms=(s1 random full-steps full-epochs) warmup_args=(--max-steps 1 --batch-size 4 --micro-batch-size 4)
+        sel_seeds=(0) sel_arms=(s1 random full-steps full-epochs) long_cap=48 warmup_args=(--max-steps 1 --batch-size 4 --micro-batch-size 4)
     fi
     # Table 2's evaluations put every test question in one decode tree. A tree runs
     # until its longest generation ends, paying the model's fixed per-step cost (its weights read
@@ -65,6 +67,7 @@ ablations() {
 
     local pool=$sel/data/pool.jsonl tests=$sel/data/test.jsonl warm=$sel/warmup
     [[ $parts == *" A "* ]] && data_selection
+    [[ $parts == *" A2 "* ]] && data_selection_long
     [[ $parts == *" B "* ]] && sequential_parallel
     [[ $parts == *" C "* ]] && length_control
     banner "ablations: results ($OUT)"
@@ -107,6 +110,26 @@ data_selection() {
             "${EVAL_FLAGS[@]}" --batch-size $test_batch --out "$sel/base/eval"
     fi
 
+    [ "$1" = prerequisites ] && return
+    selection_arms "$sel" $sel_cap 1 "${sel_arms[*]}" "${sel_seeds[*]}" "s1 random diverse"
+}
+
+# A2. Experiment 2 (docs/ablations.md, registered before it ran): the same pool, warm-up, filter,
+#     base row and test sets as A, every selection trained 5 epochs (60 steps) and the whole pool
+#     the same 60 steps, a cap of 320, s1 and random at seeds 0-4, diverse and longest at 0-2.
+#     ~1-1.5 hours, so not in the default PARTS: PARTS=A2 bash run.sh ablations.
+data_selection_long() {
+    local seeds=(0 1 2 3 4) arms=(s1 random diverse longest full-steps)
+    [ "$demo_mode" = smoke ] && seeds=(0 1) arms=(s1 random full-steps)
+    data_selection prerequisites
+    selection_arms "$OUT/selection-long" $long_cap 5 "${arms[*]}" "${seeds[*]}" "s1 random" "0 1 2"
+}
+
+# selection_arms DIR CAP EPOCHS "ARMS" "SEEDS" "ARMS AT EVERY SEED" ["SEEDS OF THE OTHERS"]: each arm
+# as the paper defines it (§5.1), trained from the warmed-up base into DIR/<arm>-s<seed> and
+# evaluated on both test sets at CAP. Uses A's locals and files.
+selection_arms() {
+    local out=$1 cap=$2 epochs=$3 arms=($4) seeds=($5) every=" $6 " others=" ${7:-0} "
     # select DIR STRATEGY SIZE SEED [--attempts FILE]: curate.py into DIR/s1k.jsonl unless done.
     select_rows() {
         local dir=$1 strategy=$2 n=$3 seed=$4; shift 4
@@ -125,33 +148,33 @@ data_selection() {
         if ! fresh "$dir/eval/summary.json" "$dir/train/train_summary.json"; then
             rm -rf "${dir:?}/eval"
             timed "$(basename "$dir")-eval" "$PYTHON" evaluate.py --model "$dir/train" --dataset "$tests" \
-                --max-think $sel_cap "${EVAL_FLAGS[@]}" --batch-size $test_batch --out "$dir/eval"
+                --max-think $cap "${EVAL_FLAGS[@]}" --batch-size $test_batch --out "$dir/eval"
         fi
     }
     # Each arm as the paper defines it (§5.1): s1 after the difficulty filter; random, diverse and
-    # longest from the pool without it; the whole pool at the selections' steps and at their epoch.
+    # longest from the pool without it; the whole pool at the selections' steps and at their epochs
+    # (its rows are the pool in order, the seed sets only the order: seed 0 alone).
     # Seed by seed, so that a run cut short holds every arm at its first seeds.
-    local arm seed steps=$((sel_size / sel_batch))
-    for seed in "${sel_seeds[@]}"; do
-        for arm in "${sel_arms[@]}"; do
-            [[ $seed == 0 || $arm == s1 || $arm == random || $arm == diverse ]] || continue  # the arms that draw
-            local dir=$sel/$arm-s$seed
-            banner "A. data selection: $arm, seed $seed"
+    local arm seed steps=$((epochs * sel_size / sel_batch))
+    for seed in "${seeds[@]}"; do
+        for arm in "${arms[@]}"; do
+            [[ $every == *" $arm "* || ( $others == *" $seed "* && ( $seed == 0 || $arm != full-* ) ) ]] || continue
+            local dir=$out/$arm-s$seed
+            banner "A. data selection ($(basename "$out")): $arm, seed $seed"
             case $arm in
                 s1) select_rows "$dir" s1 $sel_size "$seed" --attempts "$sel/attempts/samples.jsonl"
-                    train_and_eval "$dir" "$dir/s1k.jsonl" "$seed" --epochs 1 ;;
+                    train_and_eval "$dir" "$dir/s1k.jsonl" "$seed" --epochs "$epochs" ;;
                 random|diverse|longest) select_rows "$dir" $arm $sel_size "$seed"
-                    train_and_eval "$dir" "$dir/s1k.jsonl" "$seed" --epochs 1 ;;
-                full-*) select_rows "$sel/full" s1 0 0  # every row of the pool, in its order
+                    train_and_eval "$dir" "$dir/s1k.jsonl" "$seed" --epochs "$epochs" ;;
+                full-*) select_rows "$out/full" s1 0 0  # every row of the pool, in its order
                     if [ $arm = full-steps ]; then
-                        train_and_eval "$dir" "$sel/full/s1k.jsonl" "$seed" --epochs 1 --max-steps $steps
+                        train_and_eval "$dir" "$out/full/s1k.jsonl" "$seed" --epochs "$epochs" --max-steps $steps
                     else
-                        train_and_eval "$dir" "$sel/full/s1k.jsonl" "$seed" --epochs 1
+                        train_and_eval "$dir" "$out/full/s1k.jsonl" "$seed" --epochs "$epochs"
                     fi ;;
             esac
         done
     done
-
 }
 
 # B. Uses the locals of ablations() above.
