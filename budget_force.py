@@ -2,28 +2,21 @@
 
 The paper's two rules, applied while the model decodes its thinking:
 1. At the cap: when thinking reaches `max_think` tokens, force "\\n" + the end-of-thinking delimiter
-   + "Final Answer:", so the model answers with what it has. The cap is hard: exactly max_think
-   thinking tokens, also where it falls inside a character that a byte-level BPE splits into
-   several tokens (the thinking text then ends in U+FFFD, which is never graded), never a few
-   tokens over. What the cap forces is `cap_str` (cap_ids; default_cap_str: the model family's
-   own text where it documents one): after the delimiter, or around it where cap_str writes it.
+   + "Final Answer:" (`cap_str`; a Qwen3 model gets the text its report documents), so the model
+   answers with what it has. The cap is exact, also inside a character that byte-level BPE splits.
 2. While a Wait is owed (fewer than `num_wait` forced so far, or fewer than `min_think` thinking
    tokens), an attempt to end thinking is replaced by "Wait", which often makes the model re-check.
 
-Per generation (row): thinking tokens are every token after the think delimiter (which the prompt
-ends with) up to the end-of-thinking delimiter, forced Waits included; think tags written in the
-question are text. A generation prompt that opens the thinking itself keeps it (never opened twice);
-one that closes an empty think block (Qwen3 with thinking off) asked for no thinking: refused, as
-budget forcing would contradict it. An end attempt is the model's own choice, while thinking, of a
-token that opens the delimiter (delimiter_openings), end-of-turn or eos; with no Wait owed, thinking
-closes with the delimiter alone (as in the s1 harness). Answer tokens follow the delimiter ("Final
-Answer:" included) up to end-of-turn, forced at `max_answer`.
+Thinking tokens are every token after the think delimiter (which the prompt ends with) up to the
+end-of-thinking delimiter, forced Waits included. An end attempt is the model's own choice, while
+thinking, of end-of-turn, eos or a token that opens the delimiter (merged ones too:
+delimiter_openings); with no Wait owed, thinking closes with the delimiter alone (as in the s1
+harness). Answer tokens follow the delimiter up to end-of-turn, forced at `max_answer`.
 
 `BudgetForcer` (a transformers LogitsProcessor) decides every token, in `budget_force()`'s plain
-KV-cached loop or in stock `model.generate(logits_processor=[forcer], do_sample=False)`. At
-temperature > 0 it is the sampler: it draws from softmax(logits / T) with its own seeded generator,
-decides on that draw, and returns scores where only the chosen token is finite. This file stands
-alone (transformers 4.57 to 5.x); decode_tree.py runs sweeps of many settings as one tree.
+KV-cached loop or in stock `model.generate(logits_processor=[forcer], do_sample=False)`; at
+temperature > 0 it is the sampler, with its own seeded generator. This file stands alone
+(transformers 4.57 to 5.x); decode_tree.py runs sweeps of many settings as one tree.
 
     python budget_force.py --prompt "What is 17*23?" --max-think 64 --min-think 16   # the untrained embedded model
     python budget_force.py --model runs/demo/train --prompt "What is 4821 + 3795?" --max-think 64   # after bash run.sh
@@ -171,13 +164,12 @@ class BudgetForcer(LogitsProcessor):
 
 def check_settings(max_think, min_think, num_wait, max_answer, temperature):
     """ValueError (one line) on settings the rules cannot follow; the CLI calls it before the slow model load."""
-    for name, value in (("max_think", max_think), ("min_think", min_think), ("num_wait", num_wait)):
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    for name, value, least in (("max_think", max_think, 0), ("min_think", min_think, 0), ("num_wait", num_wait, 0),
+                               ("max_answer", max_answer, 1)):
+        if not isinstance(value, int) or value < least:
+            raise ValueError(f"{name} must be a {'positive' if least else 'non-negative'} integer, got {value!r}")
     if min_think > max_think:
         raise ValueError(f"min_think ({min_think}) is larger than max_think ({max_think})")
-    if not isinstance(max_answer, int) or max_answer < 1:
-        raise ValueError(f"max_answer must be a positive integer, got {max_answer!r}")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
 
@@ -227,9 +219,16 @@ def budget_force(model, tokenizer, questions, *, max_think, min_think=0, num_wai
                           cap_str=cap_str)
     prompts = [build_prompt(tokenizer, q, forcer.fmt) for q in questions]
     encoded = [encode(tokenizer, p) for p in prompts]
-    check_context(model, tokenizer, max(map(len, encoded)), max_think, max_answer, forcer.fmt, cap_str)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else forcer.eot_id
     width = max(map(len, encoded))  # left padding: every row ends together
+    # A row that would outgrow the model's context is refused, not clipped: a cap never silently means less.
+    context, longest = getattr(model.config.get_text_config(), "max_position_embeddings", None), forcer.max_new_tokens
+    if context and width + longest > context:
+        fits = context - width - (longest - max_think)
+        raise ValueError(f"a prompt of {width} tokens + up to {longest} generated (max_think {max_think}, the delimiter, "
+                         f"max_answer {max_answer}) is over the model's context of {context}; "
+                         + (f"the largest max_think that fits is {fits}" if fits >= 0 else "lower max_answer")
+                         + " (nothing was generated)")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else forcer.eot_id
     input_ids = torch.tensor([[pad_id] * (width - len(e)) + e for e in encoded], device=model.device)
     attention_mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in encoded], device=model.device)
     position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)  # count real tokens only, as generate() does
@@ -283,32 +282,6 @@ def result_dict(tokenizer, prompt, row, stop_ids):
     }
 
 
-def context_length(model, tokenizer=None):
-    """(tokens, source): the most a row may hold, prompt and generation together: the config's
-    max_position_embeddings, else the tokenizer's model_max_length where that is a real number
-    (transformers writes ~1e30 when it knows none). (None, None) when neither says."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
-    n = getattr(config, "max_position_embeddings", None)
-    if isinstance(n, int) and n > 0:
-        return n, "max_position_embeddings"
-    n = getattr(tokenizer, "model_max_length", None)
-    return (n, "the tokenizer's model_max_length") if isinstance(n, int) and 0 < n < 10**7 else (None, None)
-
-
-def context_overflow(prompt_length, max_think, max_new_tokens, max_answer, context, source):
-    """None when a row (the prompt + max_new_tokens: the thinking cap, forced Waits included, the
-    delimiter, the answer's cap) fits the context, else the one-line reason with every number."""
-    total = prompt_length + max_new_tokens
-    if total <= context:
-        return None
-    closing = max_new_tokens - max_think - max_answer
-    fits = context - prompt_length - closing - max_answer
-    return (f"a prompt of {prompt_length} tokens + max_think {max_think} + {closing} for the end-of-thinking "
-            f"delimiter + max_answer {max_answer} = {total} tokens, over the model's context of {context} "
-            f"({source}); " + (f"the largest max_think that fits is {fits}" if fits >= 0 else
-                               "lower max_answer") + " (nothing was generated)")
-
-
 def max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str=None):
     """The most tokens a generation can take: its thinking (forced Waits included), the step at the
     cap, the longest end-of-thinking delimiter (forced, or opened by the model with a merged token)
@@ -319,14 +292,6 @@ def max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str=None):
     closes = (len(encode_followed(tokenizer, "\n" + think_end)), len(cap_ids(tokenizer, fmt, cap_str)[0]), 1 + opened)
     return max_think + 1 + max(closes) + max_answer
 
-
-def check_context(model, tokenizer, prompt_length, max_think, max_answer, fmt, cap_str=None):
-    """ValueError (context_overflow's line), before anything is generated, when the prompt and its longest
-    generation would not fit the model's context: refused rather than clipped, so a cap never silently means less."""
-    context, source = context_length(model, tokenizer)
-    longest = max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str)
-    if context and (reason := context_overflow(prompt_length, max_think, longest, max_answer, context, source)):
-        raise ValueError(reason)
 
 
 # -----------------------------------------------------------------------------
@@ -348,13 +313,12 @@ def detect_format(tokenizer):
 
 def resolve_format(fmt, tokenizer, say=True):
     """fmt, checked, or for "auto" the detected format (saying on stderr which and why where say)."""
-    if fmt != "auto":
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown format {fmt!r}; choose one of auto, {', '.join(FORMATS)}")
-        return fmt
-    fmt, why = detect_format(tokenizer)
-    if say:
-        print(f"format: {fmt} (auto: {why}; --format s1|r1 to choose)", file=sys.stderr)
+    if fmt == "auto":
+        fmt, why = detect_format(tokenizer)
+        if say:
+            print(f"format: {fmt} (auto: {why}; --format s1|r1 to choose)", file=sys.stderr)
+    elif fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of auto, {', '.join(FORMATS)}")
     return fmt
 
 
@@ -455,16 +419,11 @@ def delimiter_openings(tokenizer, think_end):
 
 def stop_token_ids(tokenizer, model=None):
     """End-of-turn and eos ids: the model tokens that end a turn."""
-    ids = set()
-    for token in ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<｜end▁of▁sentence｜>"):
-        tid = tokenizer.convert_tokens_to_ids(token)
-        if isinstance(tid, int) and tid != tokenizer.unk_token_id and tid >= 0:
-            ids.add(tid)
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
+    turn_ends = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<｜end▁of▁sentence｜>")
+    ids = {tokenizer.convert_tokens_to_ids(t) for t in turn_ends} - {None, tokenizer.unk_token_id}
+    ids |= {tokenizer.eos_token_id} - {None}  # eos may also be the unknown token (GPT-2)
     eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids.update(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    return ids
+    return ids | set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
 
 
 # -----------------------------------------------------------------------------
@@ -559,12 +518,10 @@ def main(argv=None):
             print(result["text"])
         print(f"[thinking tokens: {result['thinking_tokens']}/{args.max_think}, waits: {result['waits']}, "
               f"forced stop: {result['forced_stop']}, answer tokens: {result['answer_tokens']}]")
-    closed = sum(r["thinking_tokens"] == 0 for r in results)
-    if closed and args.max_think:  # a model never trained on the format (the embedded SmolLM2) answers at once
-        print(f"note: {closed} of {len(results)} generations closed their thinking at once (0 thinking tokens): "
-              "the model was not trained to think in this format. Force thinking with --min-think N or --num-wait N, "
-              "or use a model trained to think (--model runs/demo/train after `bash run.sh`, or simplescaling/s1.1-32B)",
-              file=sys.stderr)
+    if args.max_think and any(r["thinking_tokens"] == 0 for r in results):  # the untrained embedded SmolLM2 does
+        print("note: thinking closed at once (0 thinking tokens), as in a model not trained to think in this format: "
+              "force it with --min-think N or --num-wait N, or use a model trained to think (--model runs/demo/train "
+              "after `bash run.sh`)", file=sys.stderr)
 
 
 if __name__ == "__main__":

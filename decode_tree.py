@@ -9,8 +9,8 @@ from the first token: a fork only splits a row's settings, so one forked mid-Wai
 on with its own queue and counters. Under greedy each setting gets exactly its separate run's
 tokens (tests/test_decode_tree.py).
 
-Also here: the memory planning of a sweep (plan_tree, kv_bytes_per_token, the KV-cache budget; the
-context check is budget_force.check_context) and the cache machinery that makes many rows cheap.
+Also here: fitting a sweep (check_context, with the largest cap that fits; plan_tree,
+kv_bytes_per_token, the KV-cache budget) and the cache machinery that makes many rows cheap.
 
 Transformers internals used (the file's only ones; budget_force.py uses public API alone):
 `transformers.cache_utils.DynamicLayer` is subclassed by GrowingLayer (its keys/values/
@@ -26,7 +26,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
 import budget_force as bf
-from budget_force import DONE, BudgetForcer, RowState, build_prompt, check_context, detect_format, encode
+from budget_force import DONE, BudgetForcer, RowState, build_prompt, detect_format, encode
 
 
 @dataclass
@@ -361,10 +361,46 @@ def left_pad(sequences, pad_id):
 
 
 # -----------------------------------------------------------------------------
-# fitting a sweep into memory (the tree's plan); the context check is budget_force.check_context
+# fitting a sweep: every row within the model's context (refused before anything is generated),
+# and into memory (the tree's plan)
 
 def text_config(config):
     return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def context_length(model, tokenizer=None):
+    """(tokens, source): the most a row may hold, prompt and generation together: the config's
+    max_position_embeddings, else the tokenizer's model_max_length where that is a real number
+    (transformers writes ~1e30 when it knows none). (None, None) when neither says."""
+    config = text_config(model.config)
+    n = getattr(config, "max_position_embeddings", None)
+    if isinstance(n, int) and n > 0:
+        return n, "max_position_embeddings"
+    n = getattr(tokenizer, "model_max_length", None)
+    return (n, "the tokenizer's model_max_length") if isinstance(n, int) and 0 < n < 10**7 else (None, None)
+
+
+def context_overflow(prompt_length, max_think, max_new_tokens, max_answer, context, source):
+    """None when a row (the prompt + max_new_tokens: the thinking cap, forced Waits included, the
+    delimiter, the answer's cap) fits the context, else the one-line reason with every number."""
+    total = prompt_length + max_new_tokens
+    if total <= context:
+        return None
+    closing = max_new_tokens - max_think - max_answer
+    fits = context - prompt_length - closing - max_answer
+    return (f"a prompt of {prompt_length} tokens + max_think {max_think} + {closing} for the end-of-thinking "
+            f"delimiter + max_answer {max_answer} = {total} tokens, over the model's context of {context} "
+            f"({source}); " + (f"the largest max_think that fits is {fits}" if fits >= 0 else
+                               "lower max_answer") + " (nothing was generated)")
+
+
+def check_context(model, tokenizer, prompt_length, max_think, max_answer, fmt, cap_str=None):
+    """ValueError (context_overflow's line), before anything is generated, when the prompt and its longest
+    generation would not fit the model's context: refused rather than clipped, so a cap never silently means less."""
+    context, source = context_length(model, tokenizer)
+    longest = bf.max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str)
+    if context and (reason := context_overflow(prompt_length, max_think, longest, max_answer, context, source)):
+        raise ValueError(reason)
 
 
 def kv_bytes_per_token(config, dtype):

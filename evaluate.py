@@ -343,7 +343,7 @@ def evaluate(args, generate=run_sweep, config=None):
         # process (not only for its share): all refuse alike, before any generation.
         longest = max(len(budget_force.encode(tokenizer, budget_force.build_prompt(tokenizer, q["question"], fmt)))
                       for q in pending)
-        budget_force.check_context(model, tokenizer, longest, max(s["max_think"] for s in settings), args.max_answer, fmt,
+        decode_tree.check_context(model, tokenizer, longest, max(s["max_think"] for s in settings), args.max_answer, fmt,
                                    args.cap_str)
         if args.cap_str is not None:  # the text forced at every cap: budget forcing's alone (no baseline forces one)
             if generate is not run_sweep:

@@ -37,6 +37,7 @@ DEV_THRESHOLD = 0.7  # the warm-up's dev accuracy registered in advance: a base 
 # The primary comparison: s1 against random on the hard set (the registered main measure, and the
 # paper's first Table 2 comparison). Every other arm and set is secondary.
 PRIMARY = ("random", "hard")
+CAP_BIT = 0.05  # experiment 2's registered check: more than 5% of an arm's generations cut off = the cap bit
 Z_POWER = 1.959964 + 0.841621  # two-sided alpha 0.05 plus 80% power: a true gap this many SEs wide is found 80% of the time
 # The paper's Table 2 on AIME24 (30 questions, one run each): s1K and the arms (percent).
 PAPER_AIME24 = {"s1": 50.0, "random": 36.7, "diverse": 26.7, "longest": 33.3}
@@ -214,12 +215,15 @@ def mean_stats(stats):
     return sum(stats) / len(stats)
 
 
-def data_selection(run, base_eval=None):
+def data_selection(run, base_eval=None, folder="selection"):
     """The warm-up's dev check, the difficulty filter, the warmed-up base on the test sets (the
     base row), and per arm its seeds' accuracies, training tokens, what its rows and generations
     look like, and intervals against s1 and against the base, from what scripts/ablations.sh wrote
-    under RUN/selection (the base row from BASE_EVAL, default RUN/selection/base/eval)."""
+    under RUN/selection (the base row from BASE_EVAL, default RUN/selection/base/eval). FOLDER
+    holds the arms: selection (the first experiment) or selection-long (experiment 2, which shares
+    the first one's pool, warm-up, filter and base row)."""
     sel = os.path.join(run, "selection")
+    arms_dir = os.path.join(run, folder)
     dev = read_json(os.path.join(sel, "dev", "summary.json"))
     warm = read_json(os.path.join(sel, "warmup", "train_summary.json"))
     attempts = read_samples(os.path.join(sel, "attempts", "samples.jsonl"))
@@ -228,14 +232,14 @@ def data_selection(run, base_eval=None):
     for arm in ARMS:
         seeds = []
         for seed in range(100):
-            folder = os.path.join(sel, f"{arm}-s{seed}")
+            folder = os.path.join(arms_dir, f"{arm}-s{seed}")
             trained = read_json(os.path.join(folder, "train", "train_summary.json"))
             samples = read_samples(os.path.join(folder, "eval", "samples.jsonl"))
             if not os.path.isdir(folder):
                 break
             if not (trained and samples and os.path.exists(os.path.join(folder, "eval", "summary.json"))):
                 continue  # not run, or its evaluation not finished
-            data = os.path.join(sel, "full" if arm.startswith("full") else f"{arm}-s{seed}", "s1k.jsonl")
+            data = os.path.join(arms_dir, "full" if arm.startswith("full") else f"{arm}-s{seed}", "s1k.jsonl")
             rows = [json.loads(line) for line in open(data)]
             seeds.append({"seed": seed, "rows": trained["data"]["examples"], "steps": trained["steps"],
                           "epochs": round(trained["epochs"], 2), "train_tokens": trained["tokens"],
@@ -289,7 +293,7 @@ def data_selection(run, base_eval=None):
         entry["train_tokens"] = sum(r["train_tokens"] for r in seeds) / len(seeds)
         entry["stats"] = mean_stats([r["stats"] for r in seeds])
         out[arm] = entry
-    filtered = read_json(os.path.join(sel, "s1-s0", "s1k.report.json"))
+    filtered = read_json(os.path.join(arms_dir, "s1-s0", "s1k.report.json"))
     difficulty = next((s for s in filtered["stages"] if s["stage"] == "difficulty"), None) if filtered else None
     arm, t = PRIMARY
     primary_power = None
@@ -307,7 +311,11 @@ def data_selection(run, base_eval=None):
             "cap": arms["s1"][0]["cap"], "primary": {"arm": PRIMARY[0], "test_set": PRIMARY[1]},
             "base": base, "arms_below_base": {t: [a for a, e in out.items() if e["verdict_base"].get(t) == "below the base"]
                                               for t in TEST_SETS} if base else None,
-            "power": primary_power, "arms": out}
+            "power": primary_power, "arms": out,
+            # the registered check of experiment 2: an arm whose generations the cap cut off above
+            # CAP_BIT on either test set ran under a binding cap
+            "cap_bit": {a: {t: e["stats"][t]["cut_off"] for t in TEST_SETS if t in e["stats"]} for a, e in out.items()
+                        if any(e["stats"].get(t, {}).get("cut_off", 0) > CAP_BIT for t in TEST_SETS)}}
 
 
 def majority_curves(samples, ks=(1, 2, 4, 8, 16)):
@@ -467,6 +475,47 @@ def length_control(run, demo):
     return out
 
 
+def plot_selection(ds, path, what):
+    """Each arm minus s1 per test set, pooled and per seed, with the base row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    others = [a for a in ds["arms"] if a != "s1"]
+    fig, axes = plt.subplots(1, 2, figsize=(10.4, 4.4), sharey=True)
+    for ax, t in zip(axes, TEST_SETS):
+        for x, arm in enumerate(others):
+            e = ds["arms"][arm]
+            if t not in e["vs_s1"]:
+                continue
+            d, low, high = (100 * v for v in e["vs_s1"][t][:3])
+            face = "white" if e["single_seed"] else "C0"  # open: one seed, no seed spread on its side
+            ax.errorbar([x], [d], yerr=[[d - low], [high - d]], fmt="o", color="C0", mfc=face, capsize=4,
+                        label="pooled over seeds, 95% interval (seeds and questions)" if x == 0 else None)
+            per = [100 * r["vs_s1"][t][0] for r in e["seeds"] if t in r.get("vs_s1", {})]
+            ax.plot([x + 0.15] * len(per), per, "x", color="C1", label="each seed" if x == 0 else None)
+        base = ds.get("base")
+        if base and t in base["vs_s1"]:
+            ax.axhline(100 * base["vs_s1"][t][0], color="C3", ls="--", lw=1,
+                       label=f"the warmed-up base every arm starts from ({100 * base['accuracy'][t]:.0f}%)")
+        ax.axhline(0, color="gray", lw=1)
+        ax.set_xticks(range(len(others)))
+        ax.set_xticklabels([f"{a}{' (1 seed)' if ds['arms'][a]['single_seed'] else ''}"
+                            f"{' PRIMARY' if (a, t) == PRIMARY else ''}\n"
+                            f"{100 * ds['arms'][a]['accuracy'].get(t, float('nan')):.0f}%" for a in others], fontsize=7)
+        ax.set_title(f"{t} test set ({ds['test_questions'][t]} questions); s1 {100 * ds['arms']['s1']['accuracy'].get(t, float('nan')):.0f}%",
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy minus s1's (points)")
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"data selection ({what}): each arm minus s1, two-level bootstrap (seeds, then questions); "
+                 f"cap {ds['cap']}; open marker: one seed", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot(results, out_dir):
     import matplotlib
 
@@ -484,40 +533,10 @@ def plot(results, out_dir):
         fig.savefig(os.path.join(out_dir, path), dpi=120)
         plt.close(fig)
 
-    ds = results["data_selection"]
-    if ds:
-        others = [a for a in ds["arms"] if a != "s1"]
-        fig, axes = plt.subplots(1, 2, figsize=(10.4, 4.4), sharey=True)
-        for ax, t in zip(axes, TEST_SETS):
-            for x, arm in enumerate(others):
-                e = ds["arms"][arm]
-                if t not in e["vs_s1"]:
-                    continue
-                d, low, high = (100 * v for v in e["vs_s1"][t][:3])
-                face = "white" if e["single_seed"] else "C0"  # open: one seed, no seed spread on its side
-                ax.errorbar([x], [d], yerr=[[d - low], [high - d]], fmt="o", color="C0", mfc=face, capsize=4,
-                            label="pooled over seeds, 95% interval (seeds and questions)" if x == 0 else None)
-                per = [100 * r["vs_s1"][t][0] for r in e["seeds"] if t in r.get("vs_s1", {})]
-                ax.plot([x + 0.15] * len(per), per, "x", color="C1", label="each seed" if x == 0 else None)
-            base = ds.get("base")
-            if base and t in base["vs_s1"]:
-                ax.axhline(100 * base["vs_s1"][t][0], color="C3", ls="--", lw=1,
-                           label=f"the warmed-up base every arm starts from ({100 * base['accuracy'][t]:.0f}%)")
-            ax.axhline(0, color="gray", lw=1)
-            ax.set_xticks(range(len(others)))
-            ax.set_xticklabels([f"{a}{' (1 seed)' if ds['arms'][a]['single_seed'] else ''}"
-                                f"{' PRIMARY' if (a, t) == PRIMARY else ''}\n"
-                                f"{100 * ds['arms'][a]['accuracy'].get(t, float('nan')):.0f}%" for a in others], fontsize=7)
-            ax.set_title(f"{t} test set ({ds['test_questions'][t]} questions); s1 {100 * ds['arms']['s1']['accuracy'].get(t, float('nan')):.0f}%",
-                         fontsize=9)
-            ax.grid(alpha=0.3)
-        axes[0].set_ylabel("accuracy minus s1's (points)")
-        axes[0].legend(fontsize=7, loc="lower left")
-        fig.suptitle(f"data selection (Table 2 in miniature): each arm minus s1, two-level bootstrap (seeds, then questions); "
-                     f"cap {ds['cap']}; open marker: one seed", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "data_selection.png"), dpi=120)
-        plt.close(fig)
+    for key, path, what in (("data_selection", "data_selection.png", "Table 2 in miniature"),
+                            ("data_selection_long", "data_selection_long.png", "experiment 2, 5 epochs")):
+        if results.get(key):
+            plot_selection(results[key], os.path.join(out_dir, path), what)
     sp = results["sequential_parallel"]
     if sp:
         fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -563,10 +582,10 @@ def interval(v):
     return "-" if v is None else f"{100 * v[0]:+.1f} [{100 * v[1]:+.1f}, {100 * v[2]:+.1f}]"
 
 
-def format_data_selection(ds):
+def format_data_selection(ds, title="data selection (Table 2)"):
     out = []
     w, f = ds["warmup"], ds["filter"]
-    out.append(f"data selection (Table 2), greedy at a thinking cap of {ds['cap']}, from a base warmed up on easy "
+    out.append(f"{title}, greedy at a thinking cap of {ds['cap']}, from a base warmed up on easy "
                f"questions ({w['steps']} steps; dev {pct(w['dev_accuracy'])} of {w['dev_n']}, threshold "
                f"{pct(w['threshold'])}: {'passed' if w['passed'] else 'NOT passed'}); difficulty filter: "
                + (f"removed {f['removed']} of {f['pool']} ({pct(f['removed_share'])})" if f else "-"))
@@ -615,6 +634,9 @@ def format_data_selection(ds):
                         + ", ".join(f"{d} {pct(a)}" for d, a in s[t]["accuracy_by_domain"].items())
                         for t in TEST_SETS if t in s)
         out.append(f"    {arm:<11} {check:>6}  {per}")
+    if ds.get("cap_bit"):
+        out.append(f"  the cap bit (more than {pct(CAP_BIT)} of generations cut off) for: "
+                   + "; ".join(f"{a} ({', '.join(f'{t} {pct(v)}' for t, v in c.items())})" for a, c in ds["cap_bit"].items()))
     p = ds.get("power")
     if p:
         q = p["primary"]
@@ -644,6 +666,9 @@ def format_report(results):
     out = []
     if results["data_selection"]:
         out += format_data_selection(results["data_selection"])
+    if results.get("data_selection_long"):
+        out += format_data_selection(results["data_selection_long"],
+                                     "experiment 2, data selection trained 5 epochs (docs/ablations.md)")
     sp = results["sequential_parallel"]
     if sp:
         out.append(f"sequential vs parallel (Figure 4), the demo's model, {sp['sequential'][0]['n']} questions; "
@@ -711,6 +736,7 @@ def main(argv=None):
     out_dir = args.out or args.run
     os.makedirs(out_dir, exist_ok=True)
     results = {"data_selection": data_selection(args.run, args.base_eval),
+               "data_selection_long": data_selection(args.run, args.base_eval, "selection-long"),
                "sequential_parallel": sequential_parallel(args.run, args.demo),
                "length_control": length_control(args.run, args.demo)}
     if not any(results.values()):

@@ -119,7 +119,8 @@ data_selection() {
 #     the same 60 steps, a cap of 320, s1 and random at seeds 0-4, diverse and longest at 0-2.
 #     ~1-1.5 hours, so not in the default PARTS: PARTS=A2 bash run.sh ablations.
 data_selection_long() {
-    local seeds=(0 1 2 3 4) arms=(s1 random diverse longest full-steps)
+    # A2_ARMS / A2_SEEDS run a part of it, to split it across processes or machines (same folders)
+    local seeds=(${A2_SEEDS:-0 1 2 3 4}) arms=(${A2_ARMS:-s1 random diverse longest full-steps})
     [ "$demo_mode" = smoke ] && seeds=(0 1) arms=(s1 random full-steps)
     data_selection prerequisites
     selection_arms "$OUT/selection-long" $long_cap 5 "${arms[*]}" "${seeds[*]}" "s1 random" "0 1 2"

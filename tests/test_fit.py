@@ -69,12 +69,17 @@ def test_context_check_refuses_before_any_generation(short_context):
     prompt = len(bf.encode(tokenizer, bf.build_prompt(tokenizer, "What is 2+2?")))
     closing = bf.BudgetForcer(tokenizer, max_think=0, max_answer=1).max_new_tokens - 1
     fits = 80 - prompt - closing - 4  # the largest max_think that fits with max_answer 4
-    bf.check_context(model, tokenizer, prompt, fits, 4, "auto")  # exactly the context: fits
+    dt.check_context(model, tokenizer, prompt, fits, 4, "auto")  # exactly the context: fits
     message = (rf"a prompt of {prompt} tokens \+ max_think {fits + 1} \+ {closing} for the end-of-thinking delimiter "
                rf"\+ max_answer 4 = 81 tokens, over the model's context of 80 \(max_position_embeddings\); the largest "
                rf"max_think that fits is {fits} \(nothing was generated\)")
-    with pytest.raises(ValueError, match=message):
+    # budget_force.py's own check (the file stands alone) says the same numbers in fewer words
+    alone = (rf"a prompt of {prompt} tokens \+ up to {fits + 1 + closing + 4} generated \(max_think {fits + 1}, the "
+             rf"delimiter, max_answer 4\) is over the model's context of 80; the largest max_think that fits is {fits} "
+             rf"\(nothing was generated\)")
+    with pytest.raises(ValueError, match=alone):
         bf.budget_force(model, tokenizer, ["What is 2+2?"], max_think=fits + 1, max_answer=4)
+    assert bf.budget_force(model, tokenizer, ["What is 2+2?"], max_think=fits, max_answer=4)  # exactly the context
     finished = []
     with pytest.raises(ValueError, match=message):
         dt.budget_force_tree(model, tokenizer, ["What is 2+2?"], [{"max_think": 2}, {"max_think": fits + 1, "num_wait": 1}],
@@ -87,10 +92,10 @@ def test_context_check_refuses_before_any_generation(short_context):
 
 def test_context_falls_back_to_a_sane_tokenizer_limit():
     model = types.SimpleNamespace(config=types.SimpleNamespace())  # a config without max_position_embeddings
-    assert bf.context_length(model, types.SimpleNamespace(model_max_length=4096)) == (4096, "the tokenizer's model_max_length")
-    assert bf.context_length(model, types.SimpleNamespace(model_max_length=int(1e30))) == (None, None)  # "no limit known"
+    assert dt.context_length(model, types.SimpleNamespace(model_max_length=4096)) == (4096, "the tokenizer's model_max_length")
+    assert dt.context_length(model, types.SimpleNamespace(model_max_length=int(1e30))) == (None, None)  # "no limit known"
     model.config.max_position_embeddings = 32768
-    assert bf.context_length(model, types.SimpleNamespace(model_max_length=131072))[0] == 32768
+    assert dt.context_length(model, types.SimpleNamespace(model_max_length=131072))[0] == 32768
 
 
 def test_evaluate_refuses_an_overflowing_sweep_in_one_line_and_prints_its_plan_once(smol_dir, tmp_path):
@@ -150,7 +155,7 @@ def test_s1_sweeps_fit_qwen25_32b_on_an_80gb_gpu():
     assert per_token == 256 * 2**10  # 64 layers x 8 KV heads x 128 x (K, V) x 2 bytes
     budget = dt.cache_budget(GPU_BYTES - WEIGHT_BYTES)
     assert 11.9 * 2**30 < budget < 12 * 2**30
-    context, source = bf.context_length(types.SimpleNamespace(config=QWEN25_32B))
+    context, source = dt.context_length(types.SimpleNamespace(config=QWEN25_32B))
     (caps, cap_settings), (waits, wait_settings) = s1_sweeps()
     assert [s["max_think"] for s in cap_settings] == [512, 1024, 2048, 4096, 8192]
     assert [s["num_wait"] for s in wait_settings] == [0, 2, 4, 6]
@@ -161,10 +166,10 @@ def test_s1_sweeps_fit_qwen25_32b_on_an_80gb_gpu():
     assert longest >= 2000  # room for the longest prompts: MATH500's is ~950 tokens
     for args, settings in ((caps, cap_settings), (waits, wait_settings)):
         for s in settings:
-            assert bf.context_overflow(longest, s["max_think"], s["max_think"] + CLOSING + args.max_answer,
+            assert dt.context_overflow(longest, s["max_think"], s["max_think"] + CLOSING + args.max_answer,
                                        args.max_answer, context, source) is None
-    assert bf.context_overflow(1, 32768, 32768 + CLOSING + 512, 512, context, source)
-    assert bf.context_overflow(longest + 1, cap, cap + CLOSING + 512, 512, context, source)
+    assert dt.context_overflow(1, 32768, 32768 + CLOSING + 512, 512, context, source)
+    assert dt.context_overflow(longest + 1, cap, cap + CLOSING + 512, 512, context, source)
 
     def plan(args, settings, prompt):
         return dt.plan_tree([s["max_think"] + CLOSING + args.max_answer for s in settings], prompt, args.batch_size,
