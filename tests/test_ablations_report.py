@@ -146,3 +146,24 @@ def test_cli_writes_to_out_and_leaves_the_run_alone(run, tmp_path):
     bad = subprocess.run([sys.executable, "demo/ablations_report.py", "--run", str(tmp_path / "missing")], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr
+
+
+def test_experiment_2_shares_the_base_row_and_flags_a_binding_cap(run, tmp_path):
+    """Experiment 2's arms live in selection-long; its pool, warm-up, filter and base row are the
+    first experiment's. An arm whose generations the cap cut off above 5% is named (the
+    registered check): here s1, half of whose hard-set generations hit the cap."""
+    import shutil
+    long = os.path.join(run, "selection-long")
+    for arm in os.listdir(os.path.join(run, "selection")):
+        if arm.startswith(("s1-", "random-")):
+            shutil.copytree(os.path.join(run, "selection", arm), os.path.join(long, arm))
+    first, second = report.data_selection(run), report.data_selection(run, folder="selection-long")
+    assert set(second["arms"]) == {"s1", "random"} and second["base"] == first["base"]
+    assert second["arms"]["random"]["vs_s1"] == first["arms"]["random"]["vs_s1"]
+    assert set(second["cap_bit"]) == {"s1"} and second["cap_bit"]["s1"]["hard"] == 0.5
+    assert "the cap bit" in "\n".join(report.format_data_selection(second))
+    r = subprocess.run([sys.executable, "demo/ablations_report.py", "--run", run, "--demo", str(tmp_path / "none"),
+                        "--out", str(tmp_path / "report")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "experiment 2" in r.stdout and (tmp_path / "report" / "data_selection_long.png").exists()
+    assert json.load(open(tmp_path / "report" / "report.json"))["data_selection_long"]["arms"]

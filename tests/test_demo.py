@@ -618,3 +618,43 @@ def test_table2_evaluations_share_flags_and_one_tree(tmp_path):
         assert flags(arm_eval) == flags(base), arm
     assert int(flags(base)["--batch-size"]) >= 4 * per_domain  # hard and broad, two domains each
     assert not (out / "selection").exists()  # printed, not run
+
+
+def test_experiment_2_runs_the_registered_design(tmp_path):
+    """`DRY_RUN=1 PARTS=A2 bash run.sh ablations`: experiment 2 as docs/ablations.md registered it
+    before it ran: A's warmed-up base, pool and test sets; every selection 5 epochs of its 48 rows
+    (60 steps at batch 4), the whole pool the same 60 steps; a cap of 320, all test questions in
+    one tree; s1 and random at seeds 0-4, diverse and longest at 0-2, full-steps at 0."""
+    out = tmp_path / "ablations"
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL", "STAGES", "A2_ARMS", "A2_SEEDS")}
+    env.update(SKIP_SETUP="1", PYTHON=sys.executable, OUT=str(out), DEMO_OUT=str(tmp_path / "demo"), DRY_RUN="1",
+               PARTS="A2")
+    r = subprocess.run(["bash", "run.sh", "ablations"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    commands = [line[2:].split() for line in r.stdout.splitlines() if line.startswith("+ ")]
+
+    def flag(cmd, name):  # the last of a repeated flag wins, as argparse reads it
+        return [cmd[i + 1] for i, c in enumerate(cmd) if c == name][-1]
+
+    long = out / "selection-long"
+    trains = {flag(c, "--out"): c for c in commands if "train.py" in c and str(long) in flag(c, "--out")}
+    evals = {flag(c, "--out"): c for c in commands if "evaluate.py" in c and str(long) in flag(c, "--out")}
+    runs = {os.path.basename(os.path.dirname(o)) for o in trains}
+    assert runs == {f"{a}-s{s}" for a in ("s1", "random") for s in range(5)} | \
+        {f"{a}-s{s}" for a in ("diverse", "longest") for s in range(3)} | {"full-steps-s0"}
+    for out_dir, cmd in trains.items():
+        assert flag(cmd, "--model") == str(out / "selection" / "warmup")
+        assert flag(cmd, "--epochs") == "5" and flag(cmd, "--batch-size") == "4"
+        if "full-steps" in out_dir:
+            assert flag(cmd, "--max-steps") == "60" and flag(cmd, "--data").endswith("full/s1k.jsonl")
+        else:
+            assert "--max-steps" not in cmd
+    assert len(evals) == len(trains)
+    assert all(flag(c, "--max-think") == "320" and flag(c, "--batch-size") == "80" for c in evals.values())
+    assert not out.exists() or not long.exists()  # printed, not run
+    # A2_ARMS / A2_SEEDS run a part (one process per arm, say) into the same folders
+    env.update(A2_ARMS="random", A2_SEEDS="3 4")
+    r = subprocess.run(["bash", "run.sh", "ablations"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    part = [line for line in r.stdout.splitlines() if line.startswith("+ ") and "train.py" in line and str(long) in line]
+    assert [os.path.basename(os.path.dirname(line.split("--out ")[1].split()[0])) for line in part] == \
+        ["random-s3", "random-s4"]
