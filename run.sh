@@ -48,10 +48,13 @@ setup() {
 }
 
 run_tests() {
-    python -c 'import pytest, hypothesis, openai' 2>/dev/null || pip install -q pytest==9.2.0 hypothesis==6.170.17 openai==3.63.0
-    local paths=(tests) arg
+    python -c 'import pytest, hypothesis, openai, xdist' 2>/dev/null \
+        || pip install -q pytest==9.2.0 hypothesis==6.170.17 openai==3.63.0 pytest-xdist==3.8.0
+    local paths=(tests) arg cores
     for arg in "$@"; do [[ $arg == tests* ]] && paths=(); done  # a test file or node named: only that
-    python -m pytest "${paths[@]}" -q "$@"  # pytest exits 5 when it collected nothing: a failure too
+    # One worker per core (at most 4), each test file on one worker so its fixtures load once there.
+    cores=$(nproc 2>/dev/null || echo 1); (( cores > 4 )) && cores=4
+    python -m pytest "${paths[@]}" -q -n "$cores" --dist loadfile "$@"  # pytest exits 5 when it collected nothing: a failure too
 }
 
 # Helpers: run a stage only when asked for and not already done, and time it.

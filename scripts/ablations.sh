@@ -110,7 +110,7 @@ data_selection() {
             "${EVAL_FLAGS[@]}" --batch-size $test_batch --out "$sel/base/eval"
     fi
 
-    [ "$1" = prerequisites ] && return
+    [ "${1:-}" = prerequisites ] && return
     selection_arms "$sel" $sel_cap 1 "${sel_arms[*]}" "${sel_seeds[*]}" "s1 random diverse"
 }
 

@@ -349,8 +349,10 @@ def test_count_tokens_other_pre_tokenizers_are_encoded_in_full(tokenizer):
     assert curate.count_tokens(other, TRICKY_TEXTS, batch_size=16, progress=False) == expected
 
 
+# Any text a file can hold: lone surrogates (Cs) are not text, and the reference tokenizer itself rejects them.
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.text(st.sampled_from(list("ab Zé中😀19$\\{}_'s\n\t\r<|>")) | st.characters(), max_size=40), max_size=6))
+@given(st.lists(st.text(st.sampled_from(list("ab Zé中😀19$\\{}_'s\n\t\r<|>")) | st.characters(exclude_categories=("Cs",)),
+                        max_size=40), max_size=6))
 def test_count_tokens_is_exact_on_any_text(tokenizer, texts):
     expected = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
     assert curate.count_tokens(tokenizer, texts, batch_size=4, progress=False) == expected

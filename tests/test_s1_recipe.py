@@ -135,9 +135,10 @@ def pool_rows():
 
 
 def test_table2_arms_at_toy_scale(toy, tmp_path):
-    """ARMS="s1 random diverse longest full" bash run.sh s1: each arm's data built from the pool by
-    curate.py with the paper's definitions (only s1 gets the difficulty filter; every arm the quality
-    filter; full keeps the whole filtered pool), trained and evaluated into runs/s1/<arm>/, one table."""
+    """ARMS="s1 longest full" bash run.sh s1: each arm's data built from the pool by curate.py with
+    the paper's definitions (only s1 gets the difficulty filter; every arm the quality filter; full
+    keeps the whole filtered pool), trained and evaluated into runs/s1/<arm>/, one table. random and
+    diverse take longest's path with another --strategy: checked as the commands they run."""
     base, _, evals = toy
     pool, attempts = tmp_path / "pool.jsonl", tmp_path / "attempts.jsonl"
     rows = pool_rows()
@@ -147,7 +148,7 @@ def test_table2_arms_at_toy_scale(toy, tmp_path):
                         + json.dumps({"question": rows[0]["question"], "correct": False}) + "\n")
     out = tmp_path / "s1"
     env = {**os.environ, **TOY, "SKIP_SETUP": "1", "OUT": str(out), "MODEL": base, "NGPU": "1",
-           "ARMS": "s1 random diverse longest full", "POOL": str(pool), "ATTEMPTS": str(attempts), "ARM_SIZE": "3",
+           "ARMS": "s1 longest full", "POOL": str(pool), "ATTEMPTS": str(attempts), "ARM_SIZE": "3",
            "EVAL_SETS": "aime24", "EVAL_DIR": evals, "THINK_CAPS": "4 8", "EVAL_ARGS": "--limit 1 --max-answer 4",
            "TRAIN_ARGS": "--max-steps 1 --batch-size 1 --block-size 128", "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(out / "hf"), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1",
@@ -155,7 +156,7 @@ def test_table2_arms_at_toy_scale(toy, tmp_path):
     proc = subprocess.run(["bash", "run.sh", "s1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     picked = {}
-    for arm in ("s1", "random", "diverse", "longest", "full"):
+    for arm in ("s1", "longest", "full"):
         data = [json.loads(line) for line in open(out / arm / "data" / "s1k.jsonl")]
         picked[arm] = [r["question"] for r in data]
         stages = {s["stage"]: s for s in json.load(open(out / arm / "data" / "s1k.report.json"))["stages"]}
@@ -167,12 +168,30 @@ def test_table2_arms_at_toy_scale(toy, tmp_path):
         summary = json.load(open(out / arm / "eval" / "aime24" / "summary.json"))
         assert summary["config"]["model"] == str(out / arm / "train") and len(summary["rows"]) == 2
         assert not (out / arm / "eval" / "aime24-wait").exists()  # the arms: the budget-forcing sweep only
-    assert len(picked["full"]) == 9 and all(len(picked[a]) == 3 for a in ("s1", "random", "diverse", "longest"))
+    assert len(picked["full"]) == 9 and len(picked["s1"]) == len(picked["longest"]) == 3
     assert solved not in picked["s1"]  # the difficulty filter, s1 alone
     assert solved in picked["longest"] and picked["longest"][0] == solved  # the longest good trace, unfiltered
     table = (out / "table2.txt").read_text().splitlines()
-    assert [line.split()[0] for line in table[1:]] == ["s1", "random", "diverse", "longest", "full"]
+    assert [line.split()[0] for line in table[1:]] == ["s1", "longest", "full"]
     assert "394 H100-hours" in table[-1] and "~7 H100-hours" in table[1]
+    # random and diverse: the same curate, train and evaluate commands as longest, their own strategy
+    dry = subprocess.run(["bash", "run.sh", "s1"], cwd=ROOT, env={**env, "DRY_RUN": "1", "OUT": str(tmp_path / "dry"),
+                         "ARMS": "random diverse longest"}, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    curate = {}
+    for line in dry.stdout.splitlines():
+        if line.startswith("+ ") and "curate.py" in line:
+            cmd = line.split()
+            curate[cmd[cmd.index("--strategy") + 1]] = cmd
+    assert set(curate) == {"random", "diverse", "longest"}
+    for strategy, cmd in curate.items():
+        assert "--attempts" not in cmd and cmd[cmd.index("--size") + 1] == "3", strategy  # unfiltered, the arm's size
+        mask = [c if not c.startswith(str(tmp_path / "dry")) else c.replace(strategy, "ARM") for c in cmd]
+        ref = [c if not c.startswith(str(tmp_path / "dry")) else c.replace("longest", "ARM") for c in curate["longest"]]
+        assert [c for c in mask if c != strategy] == [c for c in ref if c != "longest"], strategy
+    for arm in ("random", "diverse"):
+        assert any("train.py" in line and str(tmp_path / "dry" / arm / "data" / "s1k.jsonl") in line
+                   for line in dry.stdout.splitlines()), arm
 
 
 def test_table2_unknown_arm_exits_2(tmp_path):
