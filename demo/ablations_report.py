@@ -595,8 +595,11 @@ def format_data_selection(ds, title="data selection (Table 2)"):
     base = ds.get("base")
     if base:
         cells = "".join(f" {pct(base['accuracy'].get(t)):>11} {interval(base['vs_s1'].get(t)):>26}" for t in TEST_SETS)
-        out.append(f"  {'base':<11} {'-':>6} {'-':>4} {'0':>5} {'-':>9} {'-':>6}" + cells
-                   + "   (the warmed-up base every arm starts from)")
+        note = "the warmed-up base every arm starts from"
+        if base["cap"] != ds["cap"]:  # experiment 2 shares the first experiment's base row
+            cut = max(base["stats"][t]["cut_off"] for t in TEST_SETS if t in base["stats"])
+            note += f"; evaluated at cap {base['cap']}, which cut off {pct(cut)} of its generations"
+        out.append(f"  {'base':<11} {'-':>6} {'-':>4} {'0':>5} {'-':>9} {'-':>6}" + cells + f"   ({note})")
     for arm, e in ds["arms"].items():
         for r in e["seeds"]:
             cells = ""
