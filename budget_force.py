@@ -293,7 +293,6 @@ def max_new_tokens(tokenizer, max_think, max_answer, fmt, cap_str=None):
     return max_think + 1 + max(closes) + max_answer
 
 
-
 # -----------------------------------------------------------------------------
 # prompts and delimiters
 
