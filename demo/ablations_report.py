@@ -508,10 +508,11 @@ def plot_selection(ds, path, what):
                      fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("accuracy minus s1's (points)")
-    axes[0].legend(fontsize=7, loc="lower left")
+    # The legend goes below the panels, where it cannot hide a seed's marker.
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=3, fontsize=7)
     fig.suptitle(f"data selection ({what}): each arm minus s1, two-level bootstrap (seeds, then questions); "
                  f"cap {ds['cap']}; open marker: one seed", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
