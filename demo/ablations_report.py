@@ -232,12 +232,12 @@ def data_selection(run, base_eval=None, folder="selection"):
     for arm in ARMS:
         seeds = []
         for seed in range(100):
-            folder = os.path.join(arms_dir, f"{arm}-s{seed}")
-            trained = read_json(os.path.join(folder, "train", "train_summary.json"))
-            samples = read_samples(os.path.join(folder, "eval", "samples.jsonl"))
-            if not os.path.isdir(folder):
+            arm_dir = os.path.join(arms_dir, f"{arm}-s{seed}")
+            trained = read_json(os.path.join(arm_dir, "train", "train_summary.json"))
+            samples = read_samples(os.path.join(arm_dir, "eval", "samples.jsonl"))
+            if not os.path.isdir(arm_dir):
                 break
-            if not (trained and samples and os.path.exists(os.path.join(folder, "eval", "summary.json"))):
+            if not (trained and samples and os.path.exists(os.path.join(arm_dir, "eval", "summary.json"))):
                 continue  # not run, or its evaluation not finished
             data = os.path.join(arms_dir, "full" if arm.startswith("full") else f"{arm}-s{seed}", "s1k.jsonl")
             rows = [json.loads(line) for line in open(data)]
